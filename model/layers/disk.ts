@@ -1,0 +1,41 @@
+/** A plain disk: a virtio disk in a VM, a sparse file behind a loop device on the host. */
+import { z } from 'zod';
+import { BlockSize, LayerId, PositiveBytes, SECTOR } from '../schema/common.ts';
+import { type LayerKindModule, noNeeds } from './kind.ts';
+
+export const DiskLayer = z.strictObject({
+  id: LayerId,
+  kind: z.literal('disk'),
+  size: PositiveBytes,
+  logicalBlockSize: BlockSize.default(512),
+  physicalBlockSize: BlockSize.optional(),
+});
+export type DiskLayer = z.infer<typeof DiskLayer>;
+
+export const disk: LayerKindModule<DiskLayer> = {
+  kind: 'disk',
+  schema: DiskLayer,
+  role: 'block',
+  lower: () => [],
+  check(layer) {
+    const issues = [];
+    if (layer.size % layer.logicalBlockSize !== 0)
+      issues.push({ path: ['size'], message: `size ${layer.size} is not a multiple of the logical block size ${layer.logicalBlockSize}` });
+    if (layer.physicalBlockSize !== undefined && layer.physicalBlockSize < layer.logicalBlockSize)
+      issues.push({ path: ['physicalBlockSize'], message: 'the physical block size cannot be smaller than the logical block size' });
+    return issues;
+  },
+  geometry: (layer) => ({
+    sizeMin: layer.size,
+    sizeMax: layer.size,
+    logicalBlockSizes: [layer.logicalBlockSize],
+    physicalBlockSize: layer.physicalBlockSize ?? layer.logicalBlockSize,
+  }),
+  initialFill: () => 'zero',
+  mapUp: () => [],
+  fault: () => ({ kind: 'none' }),
+  verifiesData: () => false,
+  needs: () => noNeeds,
+};
+
+export { SECTOR };

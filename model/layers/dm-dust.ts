@@ -1,0 +1,37 @@
+/** dm-dust: listed bad blocks fail reads with EIO until written (a write clears the block). */
+import { z } from 'zod';
+import { LayerId } from '../schema/common.ts';
+import { type LayerKindModule, type SemanticIssue, identityMap, lowerGeometry } from './kind.ts';
+
+export const DmDustLayer = z.strictObject({
+  id: LayerId,
+  kind: z.literal('dm-dust'),
+  on: LayerId,
+  blockSize: z.union([z.literal(512), z.literal(4096)]).default(512),
+  badBlocks: z.array(z.number().int().nonnegative()).max(64).default([]),
+  /** Start failing at once (dmsetup message ... enable); otherwise the list is inert. */
+  enabled: z.boolean().default(true),
+});
+export type DmDustLayer = z.infer<typeof DmDustLayer>;
+
+export const dmDust: LayerKindModule<DmDustLayer> = {
+  kind: 'dm-dust',
+  schema: DmDustLayer,
+  role: 'block',
+  lower: (layer) => [{ ref: layer.on, field: 'on', roles: ['block'] }],
+  check(layer, stack) {
+    const issues: SemanticIssue[] = [];
+    if (new Set(layer.badBlocks).size !== layer.badBlocks.length) issues.push({ path: ['badBlocks'], message: 'a bad block is listed twice' });
+    const g = stack.geometry(layer.on);
+    layer.badBlocks.forEach((b, i) => {
+      if (g && (b + 1) * layer.blockSize > g.sizeMin) issues.push({ path: ['badBlocks', i], message: `bad block ${b} is past the end of '${layer.on}'` });
+    });
+    return issues;
+  },
+  geometry: (layer, stack) => lowerGeometry(stack, layer.on),
+  initialFill: () => 'lower',
+  mapUp: (_l, _r, s, e) => identityMap(s, e),
+  fault: (layer) => (layer.enabled && layer.badBlocks.length > 0 ? { kind: 'bad-blocks', blockSize: layer.blockSize, blocks: layer.badBlocks } : { kind: 'none' }),
+  verifiesData: () => false,
+  needs: () => ({ modules: ['dm-mod', 'dm-dust'], tools: ['dmsetup'], config: ['BLK_DEV_DM', 'DM_DUST'] }),
+};

@@ -1,0 +1,55 @@
+/** dm-integrity: per-sector tags, either its own checksum or tags handed down by dm-crypt (S3). */
+import { z } from 'zod';
+import { LayerId } from '../schema/common.ts';
+import { type LayerKindModule, type SemanticIssue, lowerGeometry, roundDown } from './kind.ts';
+
+export const DmIntegrityLayer = z.strictObject({
+  id: LayerId,
+  kind: z.literal('dm-integrity'),
+  on: LayerId,
+  /** 'none': tags come from the layer above (authenticated dm-crypt). */
+  internalHash: z.enum(['none', 'crc32c', 'sha256']).default('crc32c'),
+  tagSize: z.number().int().min(1).max(255).default(4),
+  sectorSize: z.union([z.literal(512), z.literal(4096)]).default(512),
+  mode: z.enum(['journal', 'direct', 'bitmap']).default('journal'),
+  /** Initialise every tag at set-up (slow); otherwise unwritten sectors fail verification. */
+  wipe: z.boolean().default(false),
+});
+export type DmIntegrityLayer = z.infer<typeof DmIntegrityLayer>;
+
+const HASH_TAG: Record<'crc32c' | 'sha256', number> = { crc32c: 4, sha256: 32 };
+
+export const dmIntegrity: LayerKindModule<DmIntegrityLayer> = {
+  kind: 'dm-integrity',
+  schema: DmIntegrityLayer,
+  role: 'block',
+  lower: (layer) => [{ ref: layer.on, field: 'on', roles: ['block'] }],
+  check(layer, stack) {
+    const issues: SemanticIssue[] = [];
+    if (layer.internalHash !== 'none' && layer.tagSize !== HASH_TAG[layer.internalHash])
+      issues.push({ path: ['tagSize'], message: `${layer.internalHash} tags are ${HASH_TAG[layer.internalHash]} bytes, not ${layer.tagSize}` });
+    if (layer.internalHash === 'none') {
+      const users = stack.usersOf(layer.id);
+      if (!users.some((u) => u.kind === 'dm-crypt' && u.integrity !== 'none'))
+        issues.push({ path: ['internalHash'], message: "internalHash 'none' needs an authenticated dm-crypt layer on top to supply the tags" });
+    }
+    const g = stack.geometry(layer.on);
+    if (g && g.sizeMin < 2 * 1024 * 1024) issues.push({ path: ['on'], message: `'${layer.on}' is too small for dm-integrity's journal and tags (2 MiB at least)` });
+    return issues;
+  },
+  geometry(layer, stack) {
+    const g = lowerGeometry(stack, layer.on);
+    // The kernel sizes the journal and tag area itself: the data size is read back.
+    return {
+      sizeMin: roundDown(Math.floor(g.sizeMin * 0.5), layer.sectorSize),
+      sizeMax: roundDown(g.sizeMax, layer.sectorSize),
+      logicalBlockSizes: g.logicalBlockSizes.map((l) => Math.max(l, layer.sectorSize)),
+      physicalBlockSize: Math.max(g.physicalBlockSize, layer.sectorSize),
+    };
+  },
+  initialFill: (layer) => (layer.wipe ? 'zero' : layer.internalHash === 'none' ? 'lower' : 'error'),
+  mapUp: () => 'unknown',
+  fault: () => ({ kind: 'none' }),
+  verifiesData: (layer) => layer.internalHash !== 'none',
+  needs: () => ({ modules: ['dm-mod', 'dm-integrity', 'crc32c_generic'], tools: ['dmsetup', 'integritysetup'], config: ['BLK_DEV_DM', 'DM_INTEGRITY', 'BLK_DEV_INTEGRITY'] }),
+};

@@ -1,0 +1,77 @@
+/**
+ * dm snapshots (S4): a `dm-snapshot-origin` passes IO through to its device and
+ * copies chunks out before they are overwritten; a `dm-snapshot` over that
+ * origin shows the origin as it was when the snapshot was made, plus its own
+ * writes, keeping both in its COW device.
+ */
+import { z } from 'zod';
+import { LayerId, PositiveBytes, isPowerOfTwo } from '../schema/common.ts';
+import { type LayerKindModule, type SemanticIssue, identityMap, lowerGeometry } from './kind.ts';
+import { dmNeeds } from './dm-linear.ts';
+
+export const DmSnapshotOriginLayer = z.strictObject({
+  id: LayerId,
+  kind: z.literal('dm-snapshot-origin'),
+  on: LayerId,
+});
+export type DmSnapshotOriginLayer = z.infer<typeof DmSnapshotOriginLayer>;
+
+export const DmSnapshotLayer = z.strictObject({
+  id: LayerId,
+  kind: z.literal('dm-snapshot'),
+  origin: LayerId,
+  cow: LayerId,
+  chunk: PositiveBytes.default(4096),
+  persistent: z.boolean().default(true),
+  /** 'setup': exists before the program starts; 'op': made by a snapshot-create op. */
+  createdAt: z.enum(['setup', 'op']).default('setup'),
+});
+export type DmSnapshotLayer = z.infer<typeof DmSnapshotLayer>;
+
+const snapshotNeeds = { modules: ['dm-mod', 'dm-snapshot'], tools: ['dmsetup'], config: ['BLK_DEV_DM', 'DM_SNAPSHOT'] };
+
+export const dmSnapshotOrigin: LayerKindModule<DmSnapshotOriginLayer> = {
+  kind: 'dm-snapshot-origin',
+  schema: DmSnapshotOriginLayer,
+  role: 'block',
+  lower: (layer) => [{ ref: layer.on, field: 'on', roles: ['block'] }],
+  check: () => [],
+  geometry: (layer, stack) => lowerGeometry(stack, layer.on),
+  initialFill: () => 'lower',
+  mapUp: (_l, _r, s, e) => identityMap(s, e),
+  fault: () => ({ kind: 'none' }),
+  verifiesData: () => false,
+  needs: () => snapshotNeeds,
+};
+
+export const dmSnapshot: LayerKindModule<DmSnapshotLayer> = {
+  kind: 'dm-snapshot',
+  schema: DmSnapshotLayer,
+  role: 'block',
+  lower: (layer) => [
+    { ref: layer.origin, field: 'origin', roles: ['block'] },
+    { ref: layer.cow, field: 'cow', roles: ['block'] },
+  ],
+  check(layer, stack) {
+    const issues: SemanticIssue[] = [];
+    const origin = stack.layer(layer.origin);
+    if (origin && origin.kind !== 'dm-snapshot-origin')
+      issues.push({ path: ['origin'], message: `a snapshot's origin must be a dm-snapshot-origin layer (writes to it must copy out first), not ${origin.kind}` });
+    if (!isPowerOfTwo(layer.chunk) || layer.chunk < 4096 || layer.chunk > 512 * 1024)
+      issues.push({ path: ['chunk'], message: 'the chunk size must be a power of two from 4096 to 524288' });
+    const og = stack.geometry(layer.origin);
+    const cg = stack.geometry(layer.cow);
+    // A COW device that fills up invalidates the snapshot; the model does not guess when.
+    if (og && cg && cg.sizeMin < og.sizeMax + 1024 * 1024)
+      issues.push({ path: ['cow'], message: `COW device '${layer.cow}' (${cg.sizeMin} bytes) may overflow: it needs the origin's size plus 1 MiB (${og.sizeMax + 1024 * 1024})` });
+    return issues;
+  },
+  geometry: (layer, stack) => lowerGeometry(stack, layer.origin),
+  initialFill: () => 'lower',
+  mapUp: () => 'unknown',
+  fault: () => ({ kind: 'none' }),
+  verifiesData: () => false,
+  needs: () => snapshotNeeds,
+};
+
+export { dmNeeds };

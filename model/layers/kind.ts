@@ -1,0 +1,105 @@
+/**
+ * What the farm knows about one kind of layer, kept in one module per kind:
+ * its schema, its semantics for the model (geometry, initial content, how a
+ * range of a lower device shows up in it, what faults it injects), and what a
+ * target needs to build it. Set-up argv and generation hang off the same
+ * module as those parts land.
+ */
+import type { z } from 'zod';
+import type { Layer } from './index.ts';
+
+export type LayerRole = 'block' | 'fs' | 'file';
+
+/** A reference from a layer to one it sits on, with the roles allowed there. */
+export interface LowerRef {
+  ref: string;
+  /** Path of the field inside the layer, for error messages ("on", "members[1]"). */
+  field: string;
+  roles: LayerRole[];
+}
+
+/** Geometry the model can state about a block layer before the kernel builds it. */
+export interface GeometryBounds {
+  /** Inclusive bounds on the device size in bytes; equal when the model knows it exactly. */
+  sizeMin: number;
+  sizeMax: number;
+  /** Logical block sizes the kernel may pick (one entry when the case fixes it). */
+  logicalBlockSizes: number[];
+  physicalBlockSize: number;
+}
+
+/** Initial content of a fresh block device or file, uniform over its extent. */
+export type InitialFill = 'zero' | 'any' | 'error' | 'lower';
+
+/** A fault a layer injects, as the model sees it (all faults are "may happen"). */
+export type FaultProfile =
+  | { kind: 'none' }
+  | { kind: 'error'; reads: boolean; writes: boolean; always: boolean }
+  | { kind: 'drop-writes'; always: boolean }
+  | { kind: 'corrupt-reads'; always: boolean }
+  | { kind: 'bad-blocks'; blockSize: number; blocks: number[] };
+
+export interface Needs {
+  modules: string[];
+  tools: string[];
+  /** Kernel config options (without CONFIG_), for kernels that build everything in. */
+  config: string[];
+}
+
+export interface SemanticIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** Read-only view of the stack that semantic checks and geometry use. */
+export interface StackView {
+  all(): readonly Layer[];
+  layer(id: string): Layer | undefined;
+  geometry(id: string): GeometryBounds | undefined;
+  /** Layers that sit directly on this one. */
+  usersOf(id: string): Layer[];
+}
+
+export interface LayerKindModule<L extends Layer = Layer> {
+  kind: L['kind'];
+  schema: z.ZodType<L>;
+  role: LayerRole;
+  lower(layer: L): LowerRef[];
+  /** Checks beyond shape; paths are relative to the layer. */
+  check(layer: L, stack: StackView): SemanticIssue[];
+  /** Only for block layers (and files, whose "size" is their initial size). */
+  geometry?(layer: L, stack: StackView): GeometryBounds;
+  initialFill(layer: L, stack: StackView): InitialFill;
+  /**
+   * Where bytes [start, end) of the lower layer `ref` appear in this layer, or
+   * 'unknown' when the kernel decides the placement (filesystems, integrity
+   * interleaving, md data offsets).
+   */
+  mapUp(layer: L, ref: string, start: number, end: number): Array<[number, number]> | 'unknown';
+  fault(layer: L): FaultProfile;
+  /** True when this layer checks data and turns corruption below into errors. */
+  verifiesData(layer: L): boolean;
+  needs(layer: L): Needs;
+}
+
+export const noNeeds: Needs = { modules: [], tools: [], config: [] };
+
+export function identityMap(start: number, end: number): Array<[number, number]> {
+  return [[start, end]];
+}
+
+const EMPTY: GeometryBounds = { sizeMin: 0, sizeMax: 0, logicalBlockSizes: [512], physicalBlockSize: 512 };
+
+/** Geometry of a lower layer, or an empty device when the reference is broken (reported elsewhere). */
+export function lowerGeometry(stack: StackView, id: string): GeometryBounds {
+  return stack.geometry(id) ?? EMPTY;
+}
+
+/** Same geometry, other size bounds. */
+export function resized(g: GeometryBounds, sizeMin: number, sizeMax: number, lbs?: number[]): GeometryBounds {
+  return { ...g, sizeMin, sizeMax, logicalBlockSizes: lbs ?? g.logicalBlockSizes };
+}
+
+export function roundDown(n: number, unit: number): number {
+  return n - (n % unit);
+}

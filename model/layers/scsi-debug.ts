@@ -1,0 +1,58 @@
+/**
+ * An emulated SCSI disk (scsi_debug) with optional T10 protection information:
+ * DIF type 0-3 and DIX, so integrity metadata travels with every bio (S3).
+ */
+import { z } from 'zod';
+import { LayerId, PositiveBytes } from '../schema/common.ts';
+import type { LayerKindModule } from './kind.ts';
+
+const MiB = 1024 * 1024;
+
+export const ScsiDebugLayer = z.strictObject({
+  id: LayerId,
+  kind: z.literal('scsi-debug'),
+  /** scsi_debug sizes its RAM disk in MiB. */
+  size: PositiveBytes,
+  logicalBlockSize: z.union([z.literal(512), z.literal(4096)]).default(512),
+  physicalBlockSize: z.union([z.literal(512), z.literal(4096)]).optional(),
+  dif: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]).default(0),
+  dix: z.boolean().default(false),
+  guard: z.enum(['crc', 'ip']).default('crc'),
+});
+export type ScsiDebugLayer = z.infer<typeof ScsiDebugLayer>;
+
+export const scsiDebug: LayerKindModule<ScsiDebugLayer> = {
+  kind: 'scsi-debug',
+  schema: ScsiDebugLayer,
+  role: 'block',
+  lower: () => [],
+  check(layer, stack) {
+    const issues = [];
+    if (layer.size % MiB !== 0) issues.push({ path: ['size'], message: 'scsi_debug sizes are whole MiB (dev_size_mb)' });
+    if (layer.physicalBlockSize !== undefined && layer.physicalBlockSize < layer.logicalBlockSize)
+      issues.push({ path: ['physicalBlockSize'], message: 'the physical block size cannot be smaller than the logical block size' });
+    if (layer.dif === 0 && layer.dix)
+      issues.push({ path: ['dix'], message: 'DIX needs a DIF type (1, 2 or 3)' });
+    const others = stack.all().filter((l) => l.kind === 'scsi-debug' && l.id !== layer.id);
+    if (others.length > 0)
+      issues.push({ path: ['kind'], message: 'only one scsi-debug disk per case (the module takes one parameter set)' });
+    return issues;
+  },
+  geometry: (layer) => ({
+    sizeMin: layer.size,
+    sizeMax: layer.size,
+    logicalBlockSizes: [layer.logicalBlockSize],
+    physicalBlockSize: layer.physicalBlockSize ?? layer.logicalBlockSize,
+  }),
+  initialFill: () => 'zero',
+  mapUp: () => [],
+  fault: () => ({ kind: 'none' }),
+  // Protection information is verified by the HBA/driver: corruption below it surfaces as errors.
+  verifiesData: (layer) => layer.dif !== 0,
+  needs: (layer) => ({
+    modules: ['scsi_debug', 'sd_mod', 't10-pi'],
+    tools: [],
+    config: ['SCSI_DEBUG', 'BLK_DEV_SD', ...(layer.dif !== 0 ? ['BLK_DEV_INTEGRITY'] : [])],
+  }),
+};
+

@@ -1,0 +1,263 @@
+/**
+ * The content algebra. The model never holds bytes: an object's content is a
+ * map from byte ranges to the SET of sources a byte there may come from.
+ *
+ * - zero: reads as zeros (holes, fresh disks, zeroed ranges)
+ * - op(n, delta): op n's pattern; the byte at address a equals
+ *   patternByte(seed, n, a + delta) (delta is 0 unless content moved:
+ *   collapse/insert ranges, copies through mmap buffers)
+ * - any: the model does not know (ciphertext of unwritten sectors, discarded
+ *   ranges); every value is allowed
+ * - error: reading it may fail (a bad block, a sector whose tag cannot verify)
+ *
+ * A set with more than one member is nondeterminism the kernel may resolve
+ * either way (racing writers, a write a flaky device may have dropped). A set
+ * that is exactly {error} means the read must fail: returning data there is
+ * silently wrong data.
+ */
+import BTreeModule from 'sorted-btree';
+
+// sorted-btree is CommonJS; its class is the `default` property of the module object.
+const BTree = BTreeModule.default;
+type BTree<K, V> = import('sorted-btree').default<K, V>;
+
+export type Source = { t: 'zero' } | { t: 'any' } | { t: 'error' } | { t: 'op'; op: number; delta: number };
+
+export class SrcSet {
+  readonly any: boolean;
+  readonly error: boolean;
+  readonly zero: boolean;
+  /** Op sources, by "op@delta". */
+  readonly ops: ReadonlyMap<string, { op: number; delta: number }>;
+  constructor(readonly key: string, readonly items: readonly Source[]) {
+    this.any = items.some((s) => s.t === 'any');
+    this.error = items.some((s) => s.t === 'error');
+    this.zero = items.some((s) => s.t === 'zero');
+    this.ops = new Map(items.flatMap((s) => (s.t === 'op' ? [[sourceKey(s), { op: s.op, delta: s.delta }] as const] : [])));
+  }
+  /** Reading here must fail. */
+  get mustError(): boolean {
+    return this.error && this.items.length === 1;
+  }
+  /** Data (not an error) may be read here. */
+  get mayHaveData(): boolean {
+    return !this.mustError;
+  }
+  hasOp(op: number, delta: number): boolean {
+    return this.any || this.ops.has(`${op}@${delta}`);
+  }
+  toString(): string {
+    return this.items.map(describeSource).join(' | ');
+  }
+}
+
+export function sourceKey(s: Source): string {
+  switch (s.t) {
+    case 'zero': return 'z';
+    case 'any': return 'a';
+    case 'error': return 'e';
+    case 'op': return `${s.op}@${s.delta}`;
+  }
+}
+
+export function describeSource(s: Source): string {
+  switch (s.t) {
+    case 'zero': return 'zeroes';
+    case 'any': return 'any bytes';
+    case 'error': return 'an error';
+    case 'op': return s.delta === 0 ? `op ${s.op}` : `op ${s.op} (moved by ${-s.delta})`;
+  }
+}
+
+/**
+ * Interns source sets so that equal sets are the same object (cheap merging
+ * and comparison). One table per evaluation: nothing outlives a judged case.
+ */
+export class SetTable {
+  private readonly sets = new Map<string, SrcSet>();
+  private readonly unions = new Map<string, SrcSet>();
+  private readonly opSets: SrcSet[] = [];
+  readonly zero = this.of([{ t: 'zero' }]);
+  readonly any = this.of([{ t: 'any' }]);
+  readonly error = this.of([{ t: 'error' }]);
+
+  of(items: readonly Source[]): SrcSet {
+    let list = dedupe(items);
+    // 'any' already allows every value: keep it (and 'error', which is not a value) only.
+    if (list.some((s) => s.t === 'any')) list = list.filter((s) => s.t === 'any' || s.t === 'error');
+    list.sort((a, b) => (sourceKey(a) < sourceKey(b) ? -1 : 1));
+    const key = list.map(sourceKey).join('|');
+    let set = this.sets.get(key);
+    if (!set) {
+      set = new SrcSet(key, list);
+      this.sets.set(key, set);
+    }
+    return set;
+  }
+
+  op(op: number, delta = 0): SrcSet {
+    if (delta === 0) {
+      const cached = this.opSets[op];
+      if (cached) return cached;
+      const set = this.of([{ t: 'op', op, delta: 0 }]);
+      this.opSets[op] = set;
+      return set;
+    }
+    return this.of([{ t: 'op', op, delta }]);
+  }
+
+  union(a: SrcSet, b: SrcSet): SrcSet {
+    if (a === b) return a;
+    const k = a.key < b.key ? `${a.key}+${b.key}` : `${b.key}+${a.key}`;
+    let u = this.unions.get(k);
+    if (!u) {
+      u = this.of([...a.items, ...b.items]);
+      this.unions.set(k, u);
+    }
+    return u;
+  }
+
+  /** The same sources seen from content that moved by `d` bytes (collapse: d < 0, insert: d > 0). */
+  moved(a: SrcSet, d: number): SrcSet {
+    if (d === 0 || a.ops.size === 0) return a;
+    return this.of(a.items.map((s) => (s.t === 'op' ? { t: 'op', op: s.op, delta: s.delta - d } : s)));
+  }
+
+  /** Intersection, used to pin what an observation settled. */
+  intersect(a: SrcSet, b: SrcSet): SrcSet | undefined {
+    if (a === b) return a;
+    if (a.any) return b;
+    if (b.any) return a;
+    const keys = new Set(b.items.map(sourceKey));
+    const items = a.items.filter((s) => keys.has(sourceKey(s)));
+    return items.length ? this.of(items) : undefined;
+  }
+}
+
+function dedupe(items: readonly Source[]): Source[] {
+  const seen = new Map<string, Source>();
+  for (const s of items) seen.set(sourceKey(s), s);
+  return [...seen.values()];
+}
+
+interface Ext {
+  readonly e: number;
+  readonly v: SrcSet;
+}
+
+export type Piece = [start: number, end: number, set: SrcSet];
+
+/**
+ * A range map from byte ranges to source sets, with `fill` for every byte not
+ * stored. Backed by a copy-on-write B+ tree, so clone() is O(1): the model
+ * clones freely when it explores interleavings.
+ */
+export class ExtentMap {
+  private constructor(
+    readonly table: SetTable,
+    readonly fill: SrcSet,
+    private readonly tree: BTree<number, Ext>,
+  ) {}
+
+  static create(table: SetTable, fill: SrcSet): ExtentMap {
+    return new ExtentMap(table, fill, new BTree<number, Ext>());
+  }
+
+  clone(): ExtentMap {
+    return new ExtentMap(this.table, this.fill, this.tree.clone());
+  }
+
+  get extentCount(): number {
+    return this.tree.size;
+  }
+
+  /** The pieces covering [s, e), in order, with gaps shown as `fill`. */
+  pieces(s: number, e: number): Piece[] {
+    const out: Piece[] = [];
+    if (s >= e) return out;
+    let pos = s;
+    const left = this.tree.getPairOrNextLower(s);
+    if (left && left[1].e > s) {
+      const end = Math.min(e, left[1].e);
+      out.push([s, end, left[1].v]);
+      pos = end;
+    }
+    this.tree.forRange(s, e, false, (k, ext) => {
+      if (k < pos) return;
+      if (k > pos) out.push([pos, k, this.fill]);
+      const end = Math.min(e, ext.e);
+      out.push([k, end, ext.v]);
+      pos = end;
+    });
+    if (pos < e) out.push([pos, e, this.fill]);
+    return out;
+  }
+
+  /** Every byte of [s, e) now comes from `v`. */
+  assign(s: number, e: number, v: SrcSet): void {
+    if (s >= e) return;
+    this.cut(s);
+    this.cut(e);
+    this.tree.deleteRange(s, e, false);
+    if (v === this.fill) return;
+    let start = s;
+    let end = e;
+    const left = this.tree.getPairOrNextLower(s);
+    if (left && left[1].e === s && left[1].v === v) {
+      start = left[0];
+      this.tree.delete(left[0]);
+    }
+    const right = this.tree.get(e);
+    if (right && right.v === v) {
+      end = right.e;
+      this.tree.delete(e);
+    }
+    this.tree.set(start, { e: end, v });
+  }
+
+  /** Replace the set of every piece in [s, e) with f(set). */
+  transform(s: number, e: number, f: (v: SrcSet) => SrcSet): void {
+    for (const [ps, pe, v] of this.pieces(s, e)) {
+      const nv = f(v);
+      if (nv !== v) this.assign(ps, pe, nv);
+    }
+  }
+
+  /** Forget everything from `pos` on (it reads as `fill` again). */
+  clearFrom(pos: number): void {
+    this.cut(pos);
+    this.tree.deleteRange(pos, Number.MAX_SAFE_INTEGER, true);
+  }
+
+  /**
+   * Move all content at or after `pos` by `d` bytes: d > 0 opens a gap of
+   * `fill` at [pos, pos+d) (insert range); d < 0 removes [pos, pos-d) and
+   * closes the gap (collapse range).
+   */
+  shift(pos: number, d: number): void {
+    if (d === 0) return;
+    const from = d < 0 ? pos - d : pos;
+    this.cut(pos);
+    this.cut(from);
+    const moved: Array<[number, Ext]> = [];
+    this.tree.forRange(from, Number.MAX_SAFE_INTEGER, true, (k, ext) => {
+      moved.push([k, ext]);
+    });
+    this.tree.deleteRange(pos, Number.MAX_SAFE_INTEGER, true);
+    for (const [k, ext] of moved) this.tree.set(k + d, { e: ext.e + d, v: this.table.moved(ext.v, d) });
+  }
+
+  /** Split the extent that straddles `pos` so that `pos` starts an extent. */
+  private cut(pos: number): void {
+    const left = this.tree.getPairOrNextLower(pos);
+    if (!left || left[0] === pos || left[1].e <= pos) return;
+    const [k, ext] = left;
+    this.tree.set(k, { e: pos, v: ext.v });
+    this.tree.set(pos, { e: ext.e, v: ext.v });
+  }
+
+  /** Per-byte union with another map over [s, e). */
+  unionWith(other: ExtentMap, s: number, e: number): void {
+    for (const [ps, pe, v] of other.pieces(s, e)) this.transform(ps, pe, (mine) => this.table.union(mine, v));
+  }
+}

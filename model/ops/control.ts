@@ -51,3 +51,91 @@ export type MdFailOp = z.infer<typeof MdFailOp>;
  */
 export const CorruptOp = z.strictObject({ kind: z.literal('corrupt'), id: OpId, target: LayerId, offset: Bytes, length: z.number().int().positive().max(1024 * 1024) });
 export type CorruptOp = z.infer<typeof CorruptOp>;
+
+import { type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
+
+const nothing = { objects: () => [], expect: () => expectOk(), apply: () => {} };
+
+export const loopSetDirectIoSemantics: OpSemantics<LoopSetDirectIoOp> = {
+  objects: (op) => [op.target],
+  // The kernel may decline direct IO (backing store alignment); it never corrupts IO either way.
+  expect: (op) => (op.on ? allowErrnos(expectOk(), ['EINVAL'], 'the kernel may refuse to enable direct IO on this backing store') : expectOk()),
+  apply: () => {},
+};
+
+export const loopSetBlockSizeSemantics: OpSemantics<LoopSetBlockSizeOp> = {
+  objects: (op) => [op.target],
+  expect: () => allowErrnos(expectOk(), ['EBUSY', 'EAGAIN'], 'the kernel may refuse to change the block size while the device is busy'),
+  apply(op, result, ctx) {
+    if (result.ret >= 0) ctx.setLbs(op.target, op.size);
+  },
+};
+
+export const dmSuspendSemantics: OpSemantics<DmSuspendOp> = nothing;
+export const dmResumeSemantics: OpSemantics<DmResumeOp> = nothing;
+export const dmReloadSemantics: OpSemantics<DmReloadOp> = nothing;
+export const mdFailSemantics: OpSemantics<MdFailOp> = nothing;
+
+export const snapshotCreateSemantics: OpSemantics<SnapshotCreateOp> = {
+  objects: (op, model) => {
+    const l = model.layer(op.target);
+    return l.kind === 'dm-snapshot' ? [op.target, l.origin] : [op.target];
+  },
+  expect: () => expectOk(),
+  apply(op, result, ctx) {
+    if (result.ret < 0) return;
+    const l = ctx.model.layer(op.target);
+    if (l.kind !== 'dm-snapshot') return;
+    // The snapshot holds what the origin held at this instant; a racing write may or may not be in it.
+    const size = Math.max(...ctx.view.sizes(l.origin));
+    ctx.obj(op.target).content.clearFrom(0);
+    ctx.copy(l.origin, 0, op.target, 0, size);
+    ctx.obj(op.target).sizes = [...ctx.view.sizes(l.origin)];
+    ctx.setActive(op.target, true);
+  },
+};
+
+export const snapshotRemoveSemantics: OpSemantics<SnapshotRemoveOp> = {
+  objects: (op) => [op.target],
+  expect: () => expectOk(),
+  apply(op, result, ctx) {
+    if (result.ret >= 0) ctx.setActive(op.target, false);
+  },
+};
+
+export const snapshotMergeSemantics: OpSemantics<SnapshotMergeOp> = {
+  objects: (op, model) => {
+    const l = model.layer(op.target);
+    return l.kind === 'dm-snapshot' ? [op.target, l.origin] : [op.target];
+  },
+  expect: () => expectOk(),
+  apply(op, result, ctx) {
+    if (result.ret < 0) return;
+    const l = ctx.model.layer(op.target);
+    if (l.kind !== 'dm-snapshot') return;
+    // The origin now reads as the snapshot did.
+    ctx.copy(op.target, 0, l.origin, 0, Math.max(...ctx.view.sizes(op.target)));
+    ctx.setActive(op.target, false);
+  },
+};
+
+export const corruptSemantics: OpSemantics<CorruptOp> = {
+  objects: (op) => [op.target],
+  expect: () => expectOk(),
+  apply(op, result, ctx) {
+    if (result.ret < 0) return;
+    const end = op.offset + op.length;
+    ctx.write(op.target, op.offset, end, ctx.table.any);
+    for (const a of ctx.model.objectsAbove(op.target, op.offset, end)) {
+      if (a.viaFs) {
+        ctx.obj(a.obj).lenient = true;
+        continue;
+      }
+      // Above a verifying layer, damage reads as an error or (from a cache) as the old data; never as other data.
+      const damage = a.verified ? ctx.table.error : ctx.table.any;
+      const o = ctx.obj(a.obj);
+      const ranges = a.ranges === 'unknown' ? [[0, Math.max(...o.sizes)] as [number, number]] : a.ranges;
+      for (const [s, e] of ranges) ctx.writeMaybe(a.obj, s, e, damage);
+    }
+  },
+};

@@ -8,3 +8,33 @@ export const DiscardOp = z.strictObject({
   mode: z.enum(['discard', 'zeroout', 'secure']).default('discard'),
 });
 export type DiscardOp = z.infer<typeof DiscardOp>;
+
+import { type OpSemantics, allowErrnos, expectError, expectOk } from '../semantics/op-semantics.ts';
+import { IO_ERRNOS } from '../semantics/rules.ts';
+
+export const discardSemantics: OpSemantics<DiscardOp> = {
+  objects: (op) => [op.target],
+  expect(op, ctx) {
+    const end = op.offset + op.length;
+    const sizes = ctx.view.sizes(op.target);
+    const lbs = ctx.view.lbs(op.target);
+    // The ioctls take 512-byte units and stay inside the device.
+    if (op.offset % 512 !== 0 || op.length % 512 !== 0) return expectError(['EINVAL'], `${op.mode} ranges are in 512-byte units`);
+    const discards = op.mode !== 'zeroout';
+    const unsupported = discards ? ['EOPNOTSUPP'] : [];
+    if (sizes.every((s) => end > s)) return expectError(['EINVAL', ...unsupported], `${op.mode} past the end of the device is EINVAL`);
+    const misaligned = lbs.map((l) => op.offset % l !== 0 || op.length % l !== 0);
+    if (misaligned.every(Boolean)) return expectError(['EINVAL', ...unsupported], `${op.mode} must be aligned to the logical block size`);
+    let e = expectOk();
+    if (misaligned.some(Boolean) || sizes.some((s) => end > s)) e = allowErrnos(e, ['EINVAL'], 'alignment or size depends on a race');
+    // Discard is advisory and optional; zeroout falls back to writing zeroes, so it must work.
+    if (discards) e = allowErrnos(e, ['EOPNOTSUPP'], `the device may not support ${op.mode}`);
+    if (ctx.model.faultsOf(op.target).writeErrors) e = allowErrnos(e, IO_ERRNOS, 'a dm-flakey layer below fails writes');
+    return e;
+  },
+  apply(op, result, ctx) {
+    if (result.ret < 0) return;
+    // After a discard a device may return the old data, zeroes or anything else.
+    ctx.write(op.target, op.offset, op.offset + op.length, op.mode === 'zeroout' ? ctx.table.zero : ctx.table.any);
+  },
+};

@@ -19,3 +19,74 @@ export const MsyncOp = z.strictObject({
   mode: z.enum(['sync', 'async', 'invalidate']).default('sync'),
 });
 export type MsyncOp = z.infer<typeof MsyncOp>;
+
+import { pinObserved } from '../semantics/data-io.ts';
+import { type Expected, type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
+import { IO_ERRNOS, isLenient, mappedPieces, mappingFaults, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
+
+/** A mapping access past the page holding EOF raises SIGBUS (mmap(2)); so does an IO error or ENOSPC at fault time. */
+function mappingExpectation(target: string, offset: number, length: number, write: boolean, ctx: Parameters<OpSemantics['expect']>[1]): Expected {
+  const faults = mappingFaults(ctx.view.sizes(target), offset, offset + length);
+  let e: Expected = expectOk([length], { success: !faults.must, signal: faults.may, mustSignal: faults.must });
+  if (faults.may) e = { ...e, reasons: [`a mapping access past the page that holds EOF raises SIGBUS`] };
+  const trouble =
+    isLenient(ctx, target) ||
+    mayErrorNear(ctx, target, offset, offset + length) ||
+    (write && mayRunOutOfSpace(ctx, target, offset + length)) ||
+    ctx.model.faultsOf(target).readErrors;
+  if (trouble && !e.signal) e = { ...e, signal: true, reasons: [...e.reasons, 'a page that cannot be read in or allocated faults with SIGBUS'] };
+  return e;
+}
+
+export const mmapWriteSemantics: OpSemantics<MmapWriteOp> = {
+  objects: (op) => [op.target],
+  expect: (op, ctx) => mappingExpectation(op.target, op.offset, op.length, true, ctx),
+  apply(op, result, ctx) {
+    const sizes = ctx.obj(op.target).sizes;
+    const minS = Math.min(...sizes);
+    const maxS = Math.max(...sizes);
+    const end = op.offset + op.length;
+    const set = ctx.table.op(op.id);
+    const f = ctx.model.faultsOf(op.target);
+    // Stores past EOF stay in the page and never reach the file.
+    if (result.signal || f.dropWrites || f.writeErrors) {
+      ctx.writeMaybe(op.target, op.offset, Math.min(end, maxS), set);
+      return;
+    }
+    ctx.write(op.target, op.offset, Math.min(end, minS), set);
+    if (maxS > minS) ctx.writeMaybe(op.target, Math.max(op.offset, minS), Math.min(end, maxS), set);
+  },
+};
+
+export const mmapReadSemantics: OpSemantics<MmapReadOp> = {
+  objects: (op) => [op.target],
+  expect(op, ctx) {
+    const e = mappingExpectation(op.target, op.offset, op.length, false, ctx);
+    if (!e.success) return e;
+    const lenient = isLenient(ctx, op.target) || ctx.model.faultsOf(op.target).corruptReads;
+    return {
+      ...e,
+      read: {
+        obj: op.target,
+        offset: op.offset,
+        pieces: (k) => {
+          const ps = mappedPieces(ctx, op.target, op.offset, k);
+          return lenient ? ps.map(([s, en, v]) => [s, en, ctx.table.union(v, ctx.table.any)]) : ps;
+        },
+      },
+    };
+  },
+  apply(op, result, ctx) {
+    if (result.ret > 0 && Math.max(...ctx.obj(op.target).sizes) >= op.offset + result.ret) pinObserved(op.target, op.offset, result, ctx);
+  },
+};
+
+export const msyncSemantics: OpSemantics<MsyncOp> = {
+  objects: (op) => [op.target],
+  expect(op, ctx) {
+    const f = ctx.model.faultsOf(op.target);
+    const e = expectOk();
+    return f.writeErrors || isLenient(ctx, op.target) ? allowErrnos(e, IO_ERRNOS, 'writeback to a failing device reports EIO') : e;
+  },
+  apply: () => {},
+};

@@ -30,3 +30,41 @@ export type FlushOp = z.infer<typeof FlushOp>;
 /** sync, then echo 3 > /proc/sys/vm/drop_caches. */
 export const DropCachesOp = z.strictObject({ kind: z.literal('drop-caches'), id: OpId });
 export type DropCachesOp = z.infer<typeof DropCachesOp>;
+
+import { type OpCtx, type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
+import { FS_DAMAGE_ERRNOS, IO_ERRNOS, isLenient } from '../semantics/rules.ts';
+
+/** Writeback reports what went wrong underneath: failing writes, damaged integrity sectors, a damaged fs. */
+function writebackExpectation(target: string, ctx: OpCtx) {
+  let e = expectOk();
+  const f = ctx.model.faultsOf(target);
+  if (f.writeErrors) e = allowErrnos(e, IO_ERRNOS, 'writeback to a dm-flakey layer that fails writes reports EIO');
+  if (isLenient(ctx, target)) e = allowErrnos(e, FS_DAMAGE_ERRNOS, 'the device under this filesystem injects faults or was damaged');
+  if (ctx.obj(target).content.fill.error || ctx.view.pieces(target, 0, Number.MAX_SAFE_INTEGER).some(([, , v]) => v.error))
+    e = allowErrnos(e, IO_ERRNOS, 'writeback may need to read unreadable sectors');
+  return e;
+}
+
+export const fsyncSemantics: OpSemantics<FsyncOp> = {
+  objects: (op) => [op.target],
+  expect: (op, ctx) => writebackExpectation(op.target, ctx),
+  apply: () => {},
+};
+
+export const syncFileRangeSemantics: OpSemantics<SyncFileRangeOp> = {
+  objects: (op) => [op.target],
+  expect: (op, ctx) => writebackExpectation(op.target, ctx),
+  apply: () => {},
+};
+
+export const flushSemantics: OpSemantics<FlushOp> = {
+  objects: (op) => [op.target],
+  expect: (op, ctx) => writebackExpectation(op.target, ctx),
+  apply: () => {},
+};
+
+export const dropCachesSemantics: OpSemantics<DropCachesOp> = {
+  objects: () => [],
+  expect: () => expectOk(),
+  apply: () => {},
+};

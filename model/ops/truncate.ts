@@ -4,3 +4,17 @@ import { Bytes, LayerId, OpId } from './common.ts';
 
 export const TruncateOp = z.strictObject({ kind: z.literal('truncate'), id: OpId, target: LayerId, size: Bytes });
 export type TruncateOp = z.infer<typeof TruncateOp>;
+
+import { type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
+import { FS_DAMAGE_ERRNOS, isLenient } from '../semantics/rules.ts';
+
+export const truncateSemantics: OpSemantics<TruncateOp> = {
+  objects: (op) => [op.target],
+  expect: (op, ctx) => (isLenient(ctx, op.target) ? allowErrnos(expectOk(), FS_DAMAGE_ERRNOS, 'the device under this filesystem injects faults or was damaged') : expectOk()),
+  apply(op, result, ctx) {
+    if (result.ret < 0) return;
+    // Shrinking drops the bytes past the new EOF; growing exposes zeroes.
+    ctx.clearFrom(op.target, op.size);
+    ctx.resize(op.target, { kind: 'set', v: op.size });
+  },
+};

@@ -9,3 +9,66 @@ export const WriteOp = z.strictObject({
   dsync: z.boolean().default(false),
 });
 export type WriteOp = z.infer<typeof WriteOp>;
+
+import type { SrcSet } from '../content.ts';
+import { baseExpectation } from '../semantics/data-io.ts';
+import { type OpCtx, type OpSemantics, allowErrnos } from '../semantics/op-semantics.ts';
+import { IO_ERRNOS, PAGE, alignDown, alignUp, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
+
+/** Errnos after which part of the data may have reached the device. */
+const PARTIAL_FAILURES = new Set(['EIO', 'EILSEQ', 'ENOSPC', 'EFBIG', 'EFAULT', 'EUCLEAN', 'EROFS']);
+
+/** What bytes [offset, offset+k) of the write carry, piece by piece. */
+function payload(op: WriteOp, k: number, ctx: OpCtx): Array<[number, number, SrcSet]> {
+  const b = op.buffer;
+  const s = op.offset;
+  if (b.placement === 'heap') return [[s, s + k, ctx.table.op(op.id)]];
+  if (b.placement === 'anon') {
+    // The executor fills the touched pages with the pattern; untouched pages are the zero page.
+    const filled = Math.max(0, Math.min(k, b.touchedPages * PAGE - b.align));
+    return [
+      [s, s + filled, ctx.table.op(op.id)],
+      [s + filled, s + k, ctx.table.zero],
+    ];
+  }
+  const from = b.offset + b.align;
+  return ctx.view.pieces(b.file, from, from + k).map(([ps, pe, v]) => [ps - from + s, pe - from + s, ctx.table.moved(v, s - from)]);
+}
+
+export const writeSemantics: OpSemantics<WriteOp> = {
+  objects: (op) => (op.buffer.placement === 'mmap' ? [op.target, op.buffer.file] : [op.target]),
+  expect(op, ctx) {
+    const file = ctx.model.isFile(op.target);
+    const sizes = ctx.view.sizes(op.target);
+    // A block device takes what fits before its end and refuses to start past it (ENOSPC).
+    const counts = file ? [op.length] : [...new Set(sizes.filter((sz) => op.offset < sz).map((sz) => Math.min(op.length, sz - op.offset)))];
+    let e = baseExpectation(op, ctx, counts);
+    if (!file && sizes.some((sz) => op.offset >= sz)) e = allowErrnos({ ...e, success: counts.length > 0 && e.success }, ['ENOSPC'], 'a write starting at or past the end of a block device fails with ENOSPC');
+    if (file && mayRunOutOfSpace(ctx, op.target, op.offset + op.length))
+      e = allowErrnos({ ...e, partialOnErrors: true }, ['ENOSPC'], 'the files on this filesystem may exceed the space the model guarantees');
+    const l = ctx.model.layer(op.target);
+    if (l.kind === 'loop' && l.readOnly) return { ...allowErrnos(e, ['EPERM', 'EACCES', 'EROFS'], 'the loop device is read-only'), success: false };
+    // Buffered writes that cover part of a page read it first; an unreadable page fails the write.
+    if (!op.direct && mayErrorNear(ctx, op.target, alignDown(op.offset, PAGE), alignUp(op.offset + op.length, PAGE)))
+      e = allowErrnos(e, IO_ERRNOS, 'a partial-page write must read an unreadable page');
+    return e;
+  },
+  apply(op, result, ctx) {
+    const failed = result.ret < 0;
+    if (failed && !PARTIAL_FAILURES.has(result.errno ?? '')) return;
+    const k = failed ? op.length : result.ret;
+    if (k <= 0) return;
+    const f = ctx.model.faultsOf(op.target);
+    const maybe = failed || f.dropWrites || f.writeErrors;
+    for (const [s, e, v] of payload(op, k, ctx)) {
+      if (maybe) ctx.writeMaybe(op.target, s, e, v);
+      else ctx.write(op.target, s, e, v);
+    }
+    if (ctx.model.isFile(op.target)) {
+      const end = op.offset + k;
+      if (!failed) ctx.resize(op.target, { kind: 'max', v: end });
+      const o = ctx.obj(op.target);
+      o.reserved = Math.max(o.reserved, end);
+    }
+  },
+};

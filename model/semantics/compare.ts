@@ -1,0 +1,183 @@
+/**
+ * Compare one observed result (or the final content) with what the model
+ * allows, and say precisely how it differs: the class, the first bad offset,
+ * the writers the model expected there and the one the target showed.
+ */
+import type { Piece, SrcSet } from '../content.ts';
+import type { ObservedExtent, OpResult } from '../observation.ts';
+import type { Op } from '../ops/index.ts';
+import type { DataClass, Divergence } from '../verdict.ts';
+import type { CaseModel, OpPlace } from './case-model.ts';
+import type { Expected } from './op-semantics.ts';
+
+export function describeExpected(e: Expected): string {
+  const parts: string[] = [];
+  if (e.success) {
+    const counts = e.counts.length ? e.counts.join(' or ') : '0';
+    parts.push(`success (${counts} bytes${e.partialAny || e.partialOnErrors ? ', or fewer' : ''})`);
+  }
+  if (e.errnos.length) parts.push(e.errnos.join(' or '));
+  if (e.signal) parts.push('SIGBUS');
+  return parts.join(', or ') || 'nothing';
+}
+
+export function describeResult(r: OpResult): string {
+  if (r.signal) return r.signal;
+  if (r.ret < 0) return r.errno ?? 'an error';
+  return `success (${r.ret} bytes)`;
+}
+
+interface OpDivergenceBase {
+  op: number;
+  opKind: string;
+  thread: number;
+}
+
+function base(place: OpPlace): OpDivergenceBase {
+  return { op: place.op.id, opKind: place.op.kind, thread: place.thread };
+}
+
+/** The first way `res` differs from `exp`, if any. */
+export function compareResult(place: OpPlace, exp: Expected, res: OpResult, model: CaseModel): Divergence | undefined {
+  const b = base(place);
+  const expected = describeExpected(exp);
+  const observed = describeResult(res);
+  const why = exp.reasons.length ? ` (${exp.reasons.join('; ')})` : '';
+  if (res.signal) {
+    if (exp.signal) return undefined;
+    return { ...b, class: 'unexpected-signal', expected, observed, message: `op ${b.op} (${b.opKind}) died with ${res.signal}; the model allows ${expected}` };
+  }
+  if (exp.mustSignal) return { ...b, class: 'missing-signal', expected, observed, message: `op ${b.op} (${b.opKind}) returned ${observed}; it had to raise SIGBUS${why}` };
+  if (res.ret < 0) {
+    if (res.errno && exp.errnos.includes(res.errno)) return undefined;
+    return { ...b, class: 'unexpected-error', expected, observed, message: `op ${b.op} (${b.opKind}) failed with ${observed}; the model allows ${expected}` };
+  }
+  if (!exp.success) return { ...b, class: 'missing-error', expected, observed, message: `op ${b.op} (${b.opKind}) succeeded; it had to fail with ${exp.errnos.join(' or ')}${why}` };
+  const k = res.ret;
+  const full = Math.max(0, ...exp.counts);
+  if (!exp.counts.includes(k)) {
+    const shortOk = k < full && ((exp.partialAny && k > 0) || exp.partialOnErrors);
+    if (!shortOk) {
+      const isShortRead = exp.read !== undefined && k < full;
+      return {
+        ...b,
+        class: isShortRead ? 'short-read' : 'wrong-count',
+        object: exp.read?.obj,
+        offset: exp.read ? exp.read.offset + k : undefined,
+        expected,
+        observed,
+        message: isShortRead
+          ? `op ${b.op} (${b.opKind}) returned ${k} of ${full} bytes below EOF${why}`
+          : `op ${b.op} (${b.opKind}) returned ${k} bytes; the model allows ${expected}`,
+      };
+    }
+  }
+  if (exp.read && k > 0) {
+    if (!res.data) return undefined; // a target that does not decode data is judged on counts only
+    const bad = firstDataMismatch(exp.read.pieces(k), res.data, exp.read.offset, k, model, place.op);
+    if (bad) return { ...b, ...bad, class: 'wrong-data', object: exp.read.obj, message: `op ${b.op} (${b.opKind}) read ${bad.observed} at offset ${bad.offset} of '${exp.read.obj}'; the model allows ${bad.expected}` };
+  }
+  return undefined;
+}
+
+export interface DataMismatch {
+  offset: number;
+  dataClass: DataClass;
+  expected: string;
+  observed: string;
+  expectedWriters: number[];
+  observedWriter?: number;
+}
+
+function accepts(v: SrcSet, x: ObservedExtent['src']): boolean {
+  if (v.mustError) return false;
+  if (v.any) return true;
+  if (x === 'zero') return v.zero;
+  if (x === 'unknown') return false;
+  if (x === 'error') return v.error;
+  return v.hasOp(x.op, x.delta);
+}
+
+function describeObserved(x: ObservedExtent['src']): string {
+  if (x === 'zero') return 'zeroes';
+  if (x === 'unknown') return 'bytes no op wrote';
+  if (x === 'error') return 'an unreadable block';
+  return x.delta === 0 ? `op ${x.op}'s data` : `op ${x.op}'s data from ${x.delta > 0 ? '+' : ''}${x.delta} bytes away`;
+}
+
+/**
+ * Walk the allowed pieces and the observed runs together (both cover
+ * [base, base+len); runs are relative to base) and return the first byte that
+ * the model does not allow.
+ */
+export function firstDataMismatch(
+  pieces: Piece[],
+  runs: readonly ObservedExtent[],
+  baseOffset: number,
+  len: number,
+  model: CaseModel,
+  reader: Op | undefined,
+  runsAreAbsolute = false,
+): DataMismatch | undefined {
+  const sorted = [...runs].sort((a, b) => a.offset - b.offset);
+  let ri = 0;
+  let pos = 0; // relative
+  for (const [ps, pe, v] of pieces) {
+    const s = ps - baseOffset;
+    const e = Math.min(pe - baseOffset, len);
+    pos = Math.max(pos, s);
+    while (pos < e) {
+      while (ri < sorted.length && rel(sorted[ri]!, baseOffset, runsAreAbsolute) + sorted[ri]!.length <= pos) ri++;
+      const run = sorted[ri];
+      const runStart = run ? rel(run, baseOffset, runsAreAbsolute) : Number.POSITIVE_INFINITY;
+      if (!run || runStart > pos) {
+        // A hole in what the target reported is bytes nobody can vouch for.
+        if (!v.any) return mismatch(v, 'unknown', baseOffset + pos, model, reader);
+        pos = Math.min(e, runStart);
+        continue;
+      }
+      if (!accepts(v, run.src)) return mismatch(v, run.src, baseOffset + pos, model, reader);
+      pos = Math.min(e, runStart + run.length);
+    }
+  }
+  return undefined;
+}
+
+function rel(x: ObservedExtent, base: number, absolute: boolean): number {
+  return absolute ? x.offset - base : x.offset;
+}
+
+function mismatch(v: SrcSet, src: ObservedExtent['src'], offset: number, model: CaseModel, reader: Op | undefined): DataMismatch {
+  const expectedWriters = [...v.ops.values()].map((o) => o.op);
+  const observedWriter = typeof src === 'object' ? src.op : undefined;
+  return {
+    offset,
+    dataClass: classify(v, src, model, reader),
+    expected: v.mustError ? 'an error (the bytes are unreadable)' : v.toString(),
+    observed: describeObserved(src),
+    expectedWriters,
+    observedWriter,
+  };
+}
+
+function classify(v: SrcSet, src: ObservedExtent['src'], model: CaseModel, reader: Op | undefined): DataClass {
+  if (v.mustError) return 'data-instead-of-error';
+  if (src === 'zero') return 'zeroes';
+  if (src === 'unknown' || src === 'error') return 'garbage';
+  const same = [...v.ops.values()].some((o) => o.op === src.op);
+  if (same) return 'shifted';
+  // An op that ran before the expected writers, or before the reader: its data is stale here.
+  const seen = model.places.get(src.op);
+  const before = (a: OpPlace | undefined, b: OpPlace | undefined) =>
+    !!a && !!b && (a.phase < b.phase || (a.thread === b.thread && a.phase === b.phase && a.index < b.index));
+  const expectedPlaces = [...v.ops.values()].map((o) => model.places.get(o.op));
+  if (seen && isWriter(seen.op)) {
+    if (expectedPlaces.length && expectedPlaces.every((p) => before(seen, p))) return 'stale';
+    if (!expectedPlaces.length && reader && before(seen, model.places.get(reader.id))) return 'stale';
+  }
+  return 'other-op';
+}
+
+function isWriter(op: Op): boolean {
+  return op.kind === 'write' || op.kind === 'mmap-write';
+}

@@ -1,0 +1,99 @@
+/** What read and write have in common: the target's errors, alignment, and where buffer bytes come from. */
+import type { OpResult } from '../observation.ts';
+import type { ReadOp } from '../ops/read.ts';
+import type { WriteOp } from '../ops/write.ts';
+import { type Expected, type OpCtx, allowErrnos, expectError, expectOk } from './op-semantics.ts';
+import { FS_DAMAGE_ERRNOS, IO_ERRNOS, PAGE, dioAlignment, isLenient, mayErrorNear, readCounts } from './rules.ts';
+
+type DataOp = ReadOp | WriteOp;
+
+/** The expectations every read and write starts from, before direction-specific rules. */
+export function baseExpectation(op: DataOp, ctx: OpCtx, counts: number[]): Expected {
+  if (!ctx.view.active(op.target)) return expectError(['ENOENT', 'ENXIO'], `'${op.target}' does not exist at this point`);
+  let e = expectOk(counts);
+  if (op.direct) {
+    const dio = dioAlignment(ctx, op.target, op.offset, op.length, op.vectors, op.buffer);
+    e = dio.aligned ? { ...e, reasons: [dio.why] } : allowErrnos(e, ['EINVAL'], dio.why);
+  }
+  if (op.nowait) {
+    e = allowErrnos(e, ['EAGAIN', 'EOPNOTSUPP'], 'RWF_NOWAIT may answer EAGAIN (would block) or EOPNOTSUPP (not supported here)');
+    e = { ...e, partialAny: true, reasons: [...e.reasons, 'RWF_NOWAIT may return a short count'] };
+  }
+  const f = ctx.model.faultsOf(op.target);
+  if (isLenient(ctx, op.target)) e = allowErrnos({ ...e, partialOnErrors: true }, FS_DAMAGE_ERRNOS, 'the device under this filesystem injects faults or was damaged');
+  if (op.kind === 'read' ? f.readErrors : f.writeErrors) e = allowErrnos({ ...e, partialOnErrors: true }, IO_ERRNOS, 'a dm-flakey layer below fails IO while down');
+  if (mayErrorNear(ctx, op.target, op.offset, op.offset + op.length))
+    e = allowErrnos({ ...e, partialOnErrors: true }, IO_ERRNOS, 'bytes in or near the range may be unreadable (bad block, damaged or never-written integrity-protected sectors)');
+  if (op.buffer.placement === 'mmap') {
+    // The kernel copies through a mapping that may reach past the buffer file's EOF.
+    const b = op.buffer;
+    const end = b.offset + b.align + op.length;
+    const sizes = ctx.view.sizes(b.file);
+    if (sizes.some((s) => end > Math.ceil(s / PAGE) * PAGE))
+      e = allowErrnos({ ...e, partialOnErrors: true }, ['EFAULT'], `the buffer maps '${b.file}' past its EOF`);
+  }
+  return e;
+}
+
+/** A read's full counts and data, before errors. */
+export function readExpectation(op: ReadOp, ctx: OpCtx): Expected {
+  const counts = readCounts(ctx.view.sizes(op.target), op.offset, op.length);
+  const e = baseExpectation(op, ctx, counts);
+  if (!e.success) return e;
+  const f = ctx.model.faultsOf(op.target);
+  const corrupt = f.corruptReads || isLenient(ctx, op.target);
+  return {
+    ...e,
+    read: {
+      obj: op.target,
+      offset: op.offset,
+      pieces: (k) => {
+        const ps = ctx.view.pieces(op.target, op.offset, op.offset + k);
+        return corrupt ? ps.map(([s, en, v]) => [s, en, ctx.table.union(v, ctx.table.any)]) : ps;
+      },
+    },
+  };
+}
+
+/** Put what a read returned into its buffer when the buffer is a mapping of a file. */
+export function landInBuffer(op: ReadOp, result: OpResult, ctx: OpCtx): void {
+  if (op.buffer.placement !== 'mmap' || result.ret <= 0) return;
+  const into = op.buffer.file;
+  const base = op.buffer.offset + op.buffer.align;
+  const size = Math.max(...ctx.obj(into).sizes);
+  for (const x of result.data ?? []) {
+    const s = base + x.offset;
+    const e = Math.min(base + x.offset + x.length, size);
+    if (s >= e) continue;
+    const set =
+      x.src === 'zero' ? ctx.table.zero
+      : x.src === 'unknown' || x.src === 'error' ? ctx.table.any
+      : ctx.table.op(x.src.op, x.src.delta + (op.offset - base));
+    ctx.write(into, s, e, set);
+  }
+}
+
+/**
+ * After a read returned data the model allowed, the bytes it settled stay
+ * settled (a race resolved one way is not undone), unless another thread
+ * may still be writing them.
+ */
+export function pinObserved(obj: string, offset: number, result: OpResult, ctx: OpCtx): void {
+  if (result.ret <= 0 || !result.data) return;
+  if (ctx.raced(obj, offset, offset + result.ret)) return;
+  for (const x of result.data) {
+    const s = offset + x.offset;
+    const e = s + x.length;
+    const seen =
+      x.src === 'zero' ? ctx.table.zero
+      : x.src === 'unknown' || x.src === 'error' ? undefined
+      : ctx.table.op(x.src.op, x.src.delta);
+    if (!seen) continue;
+    for (const [ps, pe, v] of ctx.obj(obj).content.pieces(s, e)) {
+      if (v.items.length === 1) continue;
+      const pinned = ctx.table.intersect(v, seen);
+      if (!pinned) continue;
+      ctx.write(obj, ps, pe, v.error ? ctx.table.union(pinned, ctx.table.error) : pinned);
+    }
+  }
+}

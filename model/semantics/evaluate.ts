@@ -1,0 +1,350 @@
+/**
+ * Walks a program phase by phase (barriers cut phases) and either predicts
+ * one allowed run (the `model` target) or judges an observed run.
+ *
+ * Races, per phase:
+ * - one thread: plain sequential semantics;
+ * - several threads: per byte, a read sees its own thread's last write or the
+ *   phase's starting value, or anything another thread writes in the phase;
+ *   the phase ends with, per byte, the last write of any thread that wrote it
+ *   (or the union of them when several did); sizes by any order of the size
+ *   changes;
+ * - when an op that moves content (collapse/insert range) races other ops on
+ *   the same object, the interleavings of the phase's ops are explored one by
+ *   one (these ops hold the inode lock, so they are atomic), pruned by the
+ *   observed results, and the surviving end states are joined.
+ */
+import { ExtentMap } from '../content.ts';
+import type { FinalContent, Observation, OpResult } from '../observation.ts';
+import type { Op } from '../ops/index.ts';
+import type { Divergence } from '../verdict.ts';
+import type { CaseModel } from './case-model.ts';
+import { compareResult, firstDataMismatch } from './compare.ts';
+import { type Expected, OpCtx } from './op-semantics.ts';
+import { semanticsOf } from './registry.ts';
+import { lenientObject } from './rules.ts';
+import { Interference, RacingView, type SizeOp, SoloView, ThreadRecord, type View, applySizeOp } from './view.ts';
+import { type ObjectState, World, uniqueSorted } from './world.ts';
+
+const MAX_DIVERGENCES = 50;
+const MAX_INTERLEAVING_STEPS = 200_000;
+const MAX_SIZE_STATES = 200_000;
+
+export interface Judgement {
+  divergences: Divergence[];
+  notes: string[];
+  /** The observation lacked results the program must have produced: an infrastructure problem. */
+  incomplete?: string;
+  world: World;
+}
+
+/** One run the model allows: every op takes its first allowed outcome, threads run one after another. */
+export function predict(model: CaseModel): { results: OpResult[]; world: World } {
+  const world = model.initialWorld();
+  const results: OpResult[] = [];
+  for (const phase of model.phases)
+    for (const ops of phase)
+      for (const op of ops) {
+        const ctx = new OpCtx(model, world, new SoloView(world), undefined);
+        const sem = semanticsOf(op);
+        const res = canonical(op, sem.expect(op, ctx));
+        sem.apply(op, res, ctx);
+        results.push(res);
+      }
+  for (const t of model.theCase.program.threads) for (const op of t.ops) if (op.kind === 'barrier') results.push({ op: op.id, ret: 0 });
+  return { results, world };
+}
+
+/** The first allowed outcome: success with the largest count where allowed, else the first errno or SIGBUS. */
+function canonical(op: Op, e: Expected): OpResult {
+  if (e.mustSignal) return { op: op.id, ret: -1, signal: 'SIGBUS' };
+  if (e.success && e.counts.length) {
+    const k = Math.max(...e.counts);
+    if (!e.read || k === 0) return { op: op.id, ret: k };
+    const pieces = e.read.pieces(k);
+    const stop = pieces.find(([, , v]) => v.mustError);
+    if (!stop) {
+      const data = pieces.map(([s, en, v]) => ({
+        offset: s - e.read!.offset,
+        length: en - s,
+        src: v.ops.size ? { ...v.ops.values().next().value! } : v.zero ? ('zero' as const) : ('unknown' as const),
+      }));
+      return { op: op.id, ret: k, data: mergeRuns(data) };
+    }
+  }
+  if (e.errnos.length) return { op: op.id, ret: -1, errno: e.errnos.includes('EIO') ? 'EIO' : e.errnos[0]! };
+  if (e.signal) return { op: op.id, ret: -1, signal: 'SIGBUS' };
+  return { op: op.id, ret: 0 };
+}
+
+function mergeRuns<T extends { offset: number; length: number; src: unknown }>(runs: T[]): T[] {
+  const out: T[] = [];
+  for (const r of runs) {
+    const last = out[out.length - 1];
+    if (last && last.offset + last.length === r.offset && JSON.stringify(last.src) === JSON.stringify(r.src)) last.length += r.length;
+    else out.push({ ...r });
+  }
+  return out;
+}
+
+export function judge(model: CaseModel, obs: Observation): Judgement {
+  const results = new Map(obs.results.map((r) => [r.op, r]));
+  const j: Judgement = { divergences: [], notes: [], world: model.initialWorld() };
+  checkGeometry(model, obs, j);
+  for (const t of model.theCase.program.threads)
+    for (const op of t.ops)
+      if (!results.has(op.id)) {
+        j.incomplete = `the target reported no result for op ${op.id} (${op.kind})`;
+        return j;
+      }
+  for (const phase of model.phases) {
+    const busy = phase.map((ops, t) => ({ ops, t })).filter((x) => x.ops.length > 0);
+    if (busy.length <= 1) {
+      for (const { ops, t } of busy) for (const op of ops) step(model, op, t, j.world, new SoloView(j.world), undefined, results, j);
+    } else if (needsInterleaving(model, phase)) j.world = interleavePhase(model, phase, j.world, results, j);
+    else j.world = racePhase(model, phase, j.world, results, j);
+  }
+  checkFinal(model, obs, j);
+  return j;
+}
+
+function step(model: CaseModel, op: Op, thread: number, world: World, view: View, record: ThreadRecord | undefined, results: Map<number, OpResult>, j: Judgement | undefined): Divergence | undefined {
+  const ctx = new OpCtx(model, world, view, record);
+  const sem = semanticsOf(op);
+  const res = results.get(op.id)!;
+  const place = model.places.get(op.id)!;
+  const d = compareResult({ ...place, thread }, sem.expect(op, ctx), res, model);
+  if (d && j && j.divergences.length < MAX_DIVERGENCES) j.divergences.push(d);
+  sem.apply(op, res, ctx);
+  return d;
+}
+
+function needsInterleaving(model: CaseModel, phase: Op[][]): boolean {
+  for (const ops of phase)
+    for (const op of ops) {
+      const moved = semanticsOf(op).shifts?.(op, model);
+      if (!moved) continue;
+      const users = phase.filter((other) => other.some((o) => semanticsOf(o).objects(o, model).includes(moved)));
+      if (users.length > 1) return true;
+    }
+  return false;
+}
+
+function racePhase(model: CaseModel, phase: Op[][], start: World, results: Map<number, OpResult>, j: Judgement): World {
+  // Pass 1: what each thread does, from its observed results alone.
+  const seen = phase.map((ops) => {
+    const w = start.clone();
+    const rec = new ThreadRecord(model);
+    for (const op of ops) semanticsOf(op).apply(op, results.get(op.id)!, new OpCtx(model, w, new SoloView(w), rec));
+    return rec;
+  });
+  // Pass 2: judge each thread against its own writes plus everything the others may do.
+  const finals = phase.map((ops, t) => {
+    const w = start.clone();
+    const rec = new ThreadRecord(model);
+    const view = new RacingView(w, start, Interference.from(seen.filter((_, u) => u !== t)), model);
+    for (const op of ops) step(model, op, t, w, view, rec, results, j);
+    return { world: w, record: rec };
+  });
+  return mergeThreads(model, start, finals);
+}
+
+function mergeThreads(model: CaseModel, start: World, finals: Array<{ world: World; record: ThreadRecord }>): World {
+  const out = start.clone();
+  for (const [id, o] of out.objects) {
+    const writers = finals.filter((f) => f.record.touched.has(id));
+    if (writers.length) {
+      const merged = ExtentMap.create(model.table, model.none);
+      for (const f of writers)
+        for (const [s, e, mark] of f.record.touched.get(id)!.pieces(0, Number.MAX_SAFE_INTEGER)) {
+          if (mark === model.none) continue;
+          for (const [ps, pe, v] of f.world.get(id).content.pieces(s, e)) merged.transform(ps, pe, (prev) => model.table.union(prev, v));
+        }
+      for (const [s, e, v] of merged.pieces(0, Number.MAX_SAFE_INTEGER)) if (v !== model.none) o.content.assign(s, e, v);
+    }
+    const sizers = finals.filter((f) => f.record.sizeOps.has(id));
+    if (sizers.length === 1) o.sizes = [...sizers[0]!.world.get(id).sizes];
+    else if (sizers.length > 1) o.sizes = finalSizes(start.get(id).sizes, sizers.map((f) => f.record.sizeOps.get(id)!));
+    const lbsSetters = finals.filter((f) => f.record.lbsValues.has(id));
+    if (lbsSetters.length === 1) o.lbs = [...lbsSetters[0]!.world.get(id).lbs];
+    else if (lbsSetters.length > 1) o.lbs = uniqueSorted(lbsSetters.flatMap((f) => f.record.lbsValues.get(id)!.slice(-1)));
+    for (const f of finals) if (f.record.activeChanged.has(id)) o.active = f.world.get(id).active;
+    o.reserved = Math.max(o.reserved, ...finals.map((f) => f.world.get(id).reserved));
+    o.lenient = o.lenient || finals.some((f) => f.world.get(id).lenient);
+  }
+  return out;
+}
+
+/** Sizes after every interleaving of several threads' size changes (program order kept within a thread). */
+export function finalSizes(start: number[], threads: SizeOp[][]): number[] {
+  let frontier = new Map<string, { pos: number[]; sizes: Set<number> }>([[threads.map(() => 0).join(','), { pos: threads.map(() => 0), sizes: new Set(start) }]]);
+  const total = threads.reduce((n, t) => n + t.length, 0);
+  let states = 0;
+  for (let done = 0; done < total; done++) {
+    const next = new Map<string, { pos: number[]; sizes: Set<number> }>();
+    for (const { pos, sizes } of frontier.values()) {
+      threads.forEach((ops, t) => {
+        if (pos[t]! >= ops.length) return;
+        const np = [...pos];
+        np[t]!++;
+        const key = np.join(',');
+        const entry = next.get(key) ?? { pos: np, sizes: new Set<number>() };
+        for (const s of sizes) entry.sizes.add(applySizeOp(s, ops[pos[t]!]!));
+        next.set(key, entry);
+      });
+    }
+    states += next.size;
+    if (states > MAX_SIZE_STATES) {
+      // Too many orders to walk: every size any prefix of any order can reach.
+      const reach = new Set(start);
+      for (let r = 0; r < total; r++) for (const s of [...reach]) for (const ops of threads) for (const op of ops) reach.add(applySizeOp(s, op));
+      return uniqueSorted(reach);
+    }
+    frontier = next;
+  }
+  return uniqueSorted([...frontier.values()].flatMap((x) => [...x.sizes]));
+}
+
+function interleavePhase(model: CaseModel, phase: Op[][], start: World, results: Map<number, OpResult>, j: Judgement): World {
+  const finals: World[] = [];
+  let steps = 0;
+  let deepest: { depth: number; d: Divergence } | undefined;
+  const total = phase.reduce((n, ops) => n + ops.length, 0);
+  const walk = (world: World, pos: number[], depth: number): void => {
+    if (steps > MAX_INTERLEAVING_STEPS) return;
+    if (depth === total) {
+      finals.push(world);
+      return;
+    }
+    phase.forEach((ops, t) => {
+      if (pos[t]! >= ops.length || steps > MAX_INTERLEAVING_STEPS) return;
+      steps++;
+      const w = world.clone();
+      const d = step(model, ops[pos[t]!]!, t, w, new SoloView(w), undefined, results, undefined);
+      if (d) {
+        if (!deepest || depth > deepest.depth) deepest = { depth, d };
+        return;
+      }
+      const np = [...pos];
+      np[t]!++;
+      walk(w, np, depth + 1);
+    });
+  };
+  walk(start, phase.map(() => 0), 0);
+  if (steps > MAX_INTERLEAVING_STEPS) j.notes.push(`a racing phase had more interleavings than the model explores (${MAX_INTERLEAVING_STEPS} steps); judged on the ones explored`);
+  if (finals.length === 0) {
+    if (deepest) j.divergences.push({ ...deepest.d, message: `${deepest.d.message} (no order of the racing ops explains the results)` });
+    // Carry on from the phase start with every thread's ops applied as observed, so later phases are still judged.
+    const w = start.clone();
+    phase.forEach((ops) => ops.forEach((op) => semanticsOf(op).apply(op, results.get(op.id)!, new OpCtx(model, w, new SoloView(w), undefined))));
+    return w;
+  }
+  return joinWorlds(finals);
+}
+
+function joinWorlds(worlds: World[]): World {
+  const out = worlds[0]!.clone();
+  for (const w of worlds.slice(1))
+    for (const [id, o] of out.objects) {
+      const other = w.get(id);
+      o.content.unionWith(other.content, 0, Number.MAX_SAFE_INTEGER);
+      o.sizes = uniqueSorted([...o.sizes, ...other.sizes]);
+      o.lbs = uniqueSorted([...o.lbs, ...other.lbs]);
+      o.reserved = Math.max(o.reserved, other.reserved);
+      o.lenient ||= other.lenient;
+    }
+  return out;
+}
+
+function checkGeometry(model: CaseModel, obs: Observation, j: Judgement): void {
+  for (const [id, g] of Object.entries(obs.geometry)) {
+    const bounds = model.info.geometry(id);
+    const l = model.info.layer(id);
+    if (!bounds || !l || l.kind === 'file') continue;
+    const problems: string[] = [];
+    if (g.size < bounds.sizeMin || g.size > bounds.sizeMax)
+      problems.push(`size ${g.size} outside ${bounds.sizeMin === bounds.sizeMax ? bounds.sizeMin : `[${bounds.sizeMin}, ${bounds.sizeMax}]`}`);
+    if (!bounds.logicalBlockSizes.includes(g.logicalBlockSize)) problems.push(`logical block size ${g.logicalBlockSize}, not ${bounds.logicalBlockSizes.join(' or ')}`);
+    if (g.physicalBlockSize < g.logicalBlockSize) problems.push(`physical block size ${g.physicalBlockSize} below the logical ${g.logicalBlockSize}`);
+    if (problems.length)
+      j.divergences.push({
+        class: 'geometry',
+        object: id,
+        expected: `size ${bounds.sizeMin}..${bounds.sizeMax}, logical block size ${bounds.logicalBlockSizes.join('/')}`,
+        observed: `size ${g.size}, logical block size ${g.logicalBlockSize}, physical ${g.physicalBlockSize}`,
+        message: `'${id}' (${l.kind}) has ${problems.join('; ')}`,
+      });
+  }
+}
+
+/** Objects whose final content the model judges: every object an op used that still exists and nothing sits on. */
+export function finalObjects(model: CaseModel, world: World): string[] {
+  const used = new Set<string>();
+  for (const p of model.places.values()) for (const id of semanticsOf(p.op).objects(p.op, model)) used.add(id);
+  return [...used].filter((id) => {
+    const l = model.info.layer(id);
+    if (!l || l.kind === 'fs') return false;
+    const above = model.info.usersOf(id).filter((u) => !(u.kind === 'dm-snapshot' && u.origin === id));
+    return above.length === 0 && world.objects.get(id)?.active;
+  });
+}
+
+function checkFinal(model: CaseModel, obs: Observation, j: Judgement): void {
+  for (const id of finalObjects(model, j.world)) {
+    const seen: FinalContent | undefined = obs.final[id];
+    if (!seen) {
+      j.notes.push(`the target did not read back '${id}'`);
+      continue;
+    }
+    const o: ObjectState = j.world.get(id);
+    if (lenientObject(model, o)) {
+      j.notes.push(`'${id}' sits on a damaged or faulty filesystem: its final content is not judged`);
+      continue;
+    }
+    if (o.kind === 'file' && !o.sizes.includes(seen.size)) {
+      j.divergences.push({
+        class: 'size-mismatch',
+        object: id,
+        expected: o.sizes.join(' or '),
+        observed: String(seen.size),
+        message: `'${id}' ends ${seen.size} bytes long; the model allows ${o.sizes.join(' or ')}`,
+      });
+    }
+    const ranges = seen.ranges ?? [[0, seen.size] as [number, number]];
+    for (const [s, e] of ranges) {
+      const end = Math.min(e, seen.size);
+      if (end <= s) continue;
+      const bad = firstDataMismatch(o.content.pieces(s, end), seen.extents, s, end - s, model, undefined, true);
+      if (bad) {
+        j.divergences.push({
+          class: 'final-content',
+          dataClass: bad.dataClass,
+          object: id,
+          offset: bad.offset,
+          expected: bad.expected,
+          observed: bad.observed,
+          expectedWriters: bad.expectedWriters,
+          observedWriter: bad.observedWriter,
+          message: `after the program, '${id}' holds ${bad.observed} at offset ${bad.offset}; the model allows ${bad.expected}`,
+        });
+        break;
+      }
+    }
+  }
+}
+
+/** Final content as a target that does exactly what the model predicts would report it. */
+export function predictedFinal(model: CaseModel, world: World): Record<string, FinalContent> {
+  const out: Record<string, FinalContent> = {};
+  for (const id of finalObjects(model, world)) {
+    const o = world.get(id);
+    const size = Math.max(...o.sizes);
+    const extents = o.content.pieces(0, size).map(([s, e, v]) => ({
+      offset: s,
+      length: e - s,
+      src: v.ops.size ? { ...v.ops.values().next().value! } : v.zero ? ('zero' as const) : v.mustError ? ('error' as const) : ('unknown' as const),
+    }));
+    out[id] = { size, extents: mergeRuns(extents) };
+  }
+  return out;
+}

@@ -1,0 +1,126 @@
+/**
+ * Rules shared by several ops: EOF, O_DIRECT alignment, where IO errors are
+ * allowed, and ENOSPC. Each states a documented contract (man pages, kernel
+ * docs, SCENARIOS.md), never a kernel's accident.
+ */
+import type { Piece } from '../content.ts';
+import type { Buffer } from '../ops/common.ts';
+import type { CaseModel } from './case-model.ts';
+import type { OpCtx } from './op-semantics.ts';
+import type { ObjectState } from './world.ts';
+import { uniqueSorted } from './world.ts';
+
+export const PAGE = 4096;
+
+export const alignDown = (x: number, a: number) => x - (x % a);
+export const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
+
+/** Errnos for a failed IO on a device (dm-integrity and AEAD dm-crypt report EILSEQ). */
+export const IO_ERRNOS = ['EIO', 'EILSEQ'];
+/** What a filesystem may answer once the device beneath it misbehaved. */
+export const FS_DAMAGE_ERRNOS = ['EIO', 'EILSEQ', 'EROFS', 'EUCLEAN', 'ENOSPC', 'EFBIG', 'ENOENT', 'EINVAL', 'ENODATA', 'EBADMSG'];
+
+/** Full-read byte counts: everything asked for, or up to EOF for each possible size. */
+export function readCounts(sizes: number[], offset: number, length: number): number[] {
+  return uniqueSorted(sizes.map((s) => Math.max(0, Math.min(length, s - offset))));
+}
+
+/** The iovec lengths an op's buffer is cut into: equal parts, the last takes the remainder. */
+export function iovecLengths(length: number, vectors: number): number[] {
+  const n = Math.min(vectors, length);
+  const part = Math.floor(length / n);
+  return Array.from({ length: n }, (_, i) => (i === n - 1 ? length - part * (n - 1) : part));
+}
+
+/** Some byte near [s, e) (widened to pages, the unit of caches and RMW) may fail to read. */
+export function mayErrorNear(ctx: OpCtx, obj: string, s: number, e: number): boolean {
+  return ctx.view.pieces(obj, alignDown(s, PAGE), alignUp(Math.max(e, s + 1), PAGE)).some(([, , v]) => v.error);
+}
+
+export function isLenient(ctx: OpCtx, obj: string): boolean {
+  return lenientObject(ctx.model, ctx.obj(obj));
+}
+
+/** Faults or damage under a filesystem make its files' data and errors unjudgeable. */
+export function lenientObject(model: CaseModel, o: ObjectState): boolean {
+  return model.faultsOf(o.id).lenient || o.lenient;
+}
+
+export interface DioVerdict {
+  /** Aligned for every block size the target may have: the IO must succeed. */
+  aligned: boolean;
+  why: string;
+}
+
+/**
+ * O_DIRECT alignment. open(2): misaligned direct IO "can either fail with
+ * EINVAL or fall back to buffered I/O"; IO aligned to the device's logical
+ * block size (for a file: also its filesystem's block size) must work.
+ */
+export function dioAlignment(ctx: OpCtx, target: string, offset: number, length: number, vectors: number, buffer: Buffer): DioVerdict {
+  const lens = iovecLengths(length, vectors);
+  const bases: number[] = [];
+  let at = buffer.align;
+  for (const l of lens) {
+    bases.push(at);
+    at += l;
+  }
+  let units: number[];
+  let what: string;
+  if (ctx.model.isFile(target)) {
+    const fsl = ctx.model.info.fsOf(target);
+    const devLbs = ctx.model.fileDeviceBlockSizes(target);
+    units = [Math.max(fsl?.blockSize ?? PAGE, ...devLbs)];
+    what = `${fsl?.type ?? 'fs'} block size ${fsl?.blockSize} on a device with logical block size ${devLbs.join('/')}`;
+  } else {
+    units = ctx.view.lbs(target);
+    what = `logical block size ${units.join(' or ')}`;
+  }
+  const bad = units.find((u) => offset % u !== 0 || lens.some((l) => l % u !== 0) || bases.some((b) => b % u !== 0));
+  return bad === undefined
+    ? { aligned: true, why: `O_DIRECT aligned to the ${what} must succeed` }
+    : { aligned: false, why: `O_DIRECT not aligned to the ${what} may fail with EINVAL or fall back to buffered IO` };
+}
+
+/** A file may run out of space: the files on its filesystem may need more than the model guarantees. */
+export function mayRunOutOfSpace(ctx: OpCtx, file: string, end: number): boolean {
+  const fsl = ctx.model.info.fsOf(file);
+  const facts = ctx.model.fsFacts(file);
+  if (!fsl || !facts) return false;
+  const dev = ctx.model.geometry.get(fsl.on);
+  if (!dev) return true;
+  let used = 0;
+  for (const f of ctx.model.info.usersOf(fsl.id)) {
+    if (f.kind !== 'file') continue;
+    const o = ctx.obj(f.id);
+    used += Math.max(o.reserved, ...o.sizes, f.id === file ? end : 0);
+  }
+  return used > facts.guaranteedData(dev.size);
+}
+
+/** Pieces of the bytes a mmap of [offset, offset+len) shows: file content below EOF, zeroes in the rest of the last page. */
+export function mappedPieces(ctx: OpCtx, file: string, offset: number, len: number): Piece[] {
+  const sizes = ctx.view.sizes(file);
+  const minS = Math.min(...sizes);
+  const maxS = Math.max(...sizes);
+  const end = offset + len;
+  const out: Piece[] = [];
+  for (const p of ctx.view.pieces(file, offset, Math.min(end, maxS))) {
+    const [s, e, v] = p;
+    // Between the smallest and largest possible EOF a byte may be data or the zeroed tail.
+    if (e <= minS) out.push(p);
+    else if (s >= minS) out.push([s, e, ctx.table.union(v, ctx.table.zero)]);
+    else {
+      out.push([s, minS, v]);
+      out.push([minS, e, ctx.table.union(v, ctx.table.zero)]);
+    }
+  }
+  if (end > maxS) out.push([Math.max(offset, maxS), end, ctx.table.zero]);
+  return out;
+}
+
+/** Whether a mapping access of [offset, end) may fault past EOF (SIGBUS) or must. */
+export function mappingFaults(sizes: number[], offset: number, end: number): { may: boolean; must: boolean } {
+  const beyond = sizes.map((s) => end > alignUp(s, PAGE));
+  return { may: beyond.some(Boolean), must: beyond.every(Boolean) };
+}

@@ -1,0 +1,58 @@
+/**
+ * One interface for every place a case can run: the model itself, the host
+ * kernel, QEMU guests, later remote machines. A target builds the stack,
+ * runs the program, reads the results back and tears everything down; the
+ * oracle (model/oracle.ts) turns its observation into a verdict, so every
+ * target is judged by the same code.
+ *
+ * A target never throws for a kernel's behaviour: what the kernel did is an
+ * Observation (judged later), a crash or hang is a finding, and anything
+ * that stops the target itself from working is an infrastructure error.
+ */
+import type { Case, Observation, StackInfo } from '../../model/index.ts';
+
+export interface RunRequest {
+  theCase: Case;
+  info: StackInfo;
+  /** Abort the run (the target must still tear down what it built). */
+  signal?: AbortSignal;
+}
+
+export type TargetRun =
+  | { kind: 'observed'; observation: Observation; kernelLog?: string[] }
+  | { kind: 'crash'; title: string; log: string }
+  | { kind: 'hang'; title: string; log: string }
+  | { kind: 'unsupported'; reason: string }
+  | { kind: 'infra-error'; message: string };
+
+export interface Target {
+  /** e.g. 'model', 'host', 'qemu:6.1.0-56-amd64'. */
+  readonly name: string;
+  /** Why this target cannot run this case (a layer or op it lacks), or undefined. */
+  unsupportedReason(req: RunRequest): string | undefined;
+  run(req: RunRequest): Promise<TargetRun>;
+  /** Release long-lived resources (VMs, work directories). */
+  close(): Promise<void>;
+}
+
+/** What `blockfarm doctor` reports about a target on this machine. */
+export interface Requirement {
+  what: string;
+  ok: boolean;
+  /** How to get it, when missing. */
+  fix?: string;
+  detail?: string;
+}
+
+export interface TargetFactory {
+  /** Matches 'model', 'host', 'qemu' or 'qemu:ID'. */
+  matches(name: string): boolean;
+  create(name: string, opts: TargetOptions): Promise<Target>;
+  requirements(): Promise<Requirement[]>;
+  describe: string;
+}
+
+export interface TargetOptions {
+  allowHost?: boolean;
+  dataDir?: string;
+}

@@ -89,12 +89,19 @@ export interface DataMismatch {
   observedWriter?: number;
 }
 
-function accepts(v: SrcSet, x: ObservedExtent['src']): boolean {
-  if (v.mustError) return false;
+/**
+ * `final`: judging content read back after the program, where a target reports
+ * a block it could not read as an 'error' run. A read op that succeeded
+ * returned bytes, so an 'error' run in its data is never right.
+ */
+function accepts(v: SrcSet, x: ObservedExtent['src'], final: boolean): boolean {
+  // Where the bytes must be unreadable, the only right observation is that they
+  // could not be read; any data there is silently wrong data.
+  if (v.mustError) return final && x === 'error';
+  if (x === 'error') return final && v.error;
   if (v.any) return true;
   if (x === 'zero') return v.zero;
   if (x === 'unknown') return false;
-  if (x === 'error') return v.error;
   return v.hasOp(x.op, x.delta);
 }
 
@@ -118,6 +125,7 @@ export function firstDataMismatch(
   model: CaseModel,
   reader: Op | undefined,
   runsAreAbsolute = false,
+  final = runsAreAbsolute,
 ): DataMismatch | undefined {
   const sorted = [...runs].sort((a, b) => a.offset - b.offset);
   let ri = 0;
@@ -136,7 +144,7 @@ export function firstDataMismatch(
         pos = Math.min(e, runStart);
         continue;
       }
-      if (!accepts(v, run.src)) return mismatch(v, run.src, baseOffset + pos, model, reader);
+      if (!accepts(v, run.src, final)) return mismatch(v, run.src, baseOffset + pos, model, reader);
       pos = Math.min(e, runStart + run.length);
     }
   }

@@ -88,8 +88,9 @@ export const fallocateSemantics: OpSemantics<FallocateOp> = {
       case 'unshare-range':
         return;
       case 'punch-hole': {
-        // Only bytes below EOF exist to be punched.
-        const upTo = file ? Math.min(end, Math.max(...o.sizes)) : end;
+        // Only bytes below EOF exist to be punched. EOF as this op may see it: a racing
+        // thread may have extended the file (the view's sizes, not just this thread's).
+        const upTo = file ? Math.min(end, Math.max(...ctx.view.sizes(t))) : end;
         ctx.write(t, op.offset, upTo, ctx.table.zero);
         return;
       }
@@ -99,7 +100,7 @@ export const fallocateSemantics: OpSemantics<FallocateOp> = {
         o.reserved = Math.max(o.reserved, end);
         return;
       case 'zero-range-keep-size':
-        ctx.write(t, op.offset, file ? Math.min(end, Math.max(...o.sizes)) : end, ctx.table.zero);
+        ctx.write(t, op.offset, file ? Math.min(end, Math.max(...ctx.view.sizes(t))) : end, ctx.table.zero);
         o.reserved = Math.max(o.reserved, end);
         return;
       case 'collapse-range':

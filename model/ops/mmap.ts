@@ -42,7 +42,8 @@ export const mmapWriteSemantics: OpSemantics<MmapWriteOp> = {
   objects: (op) => [op.target],
   expect: (op, ctx) => mappingExpectation(op.target, op.offset, op.length, true, ctx),
   apply(op, result, ctx) {
-    const sizes = ctx.obj(op.target).sizes;
+    // EOF as the store saw it: a racing thread may have extended (or cut) the file.
+    const sizes = ctx.view.sizes(op.target);
     const minS = Math.min(...sizes);
     const maxS = Math.max(...sizes);
     const end = op.offset + op.length;

@@ -17,8 +17,11 @@
  */
 import BTreeModule from 'sorted-btree';
 
-// sorted-btree is CommonJS; its class is the `default` property of the module object.
-const BTree = BTreeModule.default;
+// sorted-btree is CommonJS. Node's ESM loader hands over module.exports, whose `default` is the
+// class; vite (vitest) applies the __esModule interop and hands over the class itself, which has
+// no `default`. Accept both, or the model cannot run under the test runner.
+type BTreeClass = typeof BTreeModule.default;
+const BTree: BTreeClass = (BTreeModule as { default?: BTreeClass }).default ?? (BTreeModule as unknown as BTreeClass);
 type BTree<K, V> = import('sorted-btree').default<K, V>;
 
 export type Source = { t: 'zero' } | { t: 'any' } | { t: 'error' } | { t: 'op'; op: number; delta: number };

@@ -13,7 +13,9 @@ export type DivergenceClass =
   | 'size-mismatch' // final size of a file or device
   | 'final-content' // wrong bytes in the content read back after the program
   | 'geometry' // a device size or block size outside what the stack allows
-  | 'missing-result'; // the target did not report an op the program ran
+  | 'missing-result' // the target did not report an op the program ran
+  | 'kernel-log' // the kernel logged a warning, a BUG, a lockdep report, an unexpected IO error...
+  | 'fsck'; // the filesystem checker found damage after the run
 
 export type DataClass =
   | 'zeroes' // zeroes where an op's data belonged

@@ -39,3 +39,20 @@ export const disk: LayerKindModule<DiskLayer> = {
 };
 
 export { SECTOR };
+
+/** Host: a sparse file behind a loop device with the disk's logical block size. Guest: a virtio disk, nothing to do. */
+disk.setup = (layer, env) => {
+  if (env.disks === 'virtio') return { steps: [] };
+  const image = `${env.workDir}/disk-${layer.id}.img`;
+  return {
+    steps: [
+      { name: `image for disk ${layer.id}`, argv: ['truncate', '-s', String(layer.size), image] },
+      {
+        name: `disk ${layer.id}`,
+        argv: ['losetup', '--find', '--show', '--sector-size', String(layer.logicalBlockSize), image],
+        capture: `dev_${layer.id}`,
+        undo: ['losetup', '-d', `\${dev_${layer.id}}`],
+      },
+    ],
+  };
+};

@@ -31,3 +31,9 @@ export const file: LayerKindModule<FileLayer> = {
   verifiesData: () => false,
   needs: () => noNeeds,
 };
+
+file.setup = (layer, env) => {
+  const path = env.filePath(layer.id);
+  if (layer.prealloc && layer.size > 0) return { steps: [{ name: `file ${layer.id}`, argv: ['fallocate', '-l', String(layer.size), path] }] };
+  return { steps: [{ name: `file ${layer.id}`, argv: ['truncate', '-s', String(layer.size), path] }] };
+};

@@ -134,3 +134,41 @@ export const fs: LayerKindModule<FsLayer> = {
     return { modules: [facts.module], tools: facts.tools, config: [facts.config] };
   },
 };
+
+/** mkfs argv per type: quiet, forced, no discard of the fresh device (slow, and it would hide stale data). */
+function mkfsArgv(layer: FsLayer, dev: string): string[] {
+  const bs = String(layer.blockSize);
+  switch (layer.type) {
+    case 'ext4': return ['mkfs.ext4', '-q', '-F', '-b', bs, '-E', 'nodiscard', ...layer.mkfsOptions, dev];
+    case 'xfs': return ['mkfs.xfs', '-q', '-f', '-K', '-b', `size=${bs}`, ...layer.mkfsOptions, dev];
+    case 'btrfs': return ['mkfs.btrfs', '-q', '-f', '-K', '-s', bs, ...layer.mkfsOptions, dev];
+    case 'gfs2': return ['mkfs.gfs2', '-O', '-p', 'lock_nolock', '-j', '1', '-J', '8', '-b', bs, ...layer.mkfsOptions, dev];
+  }
+}
+
+/** Read-only consistency checks, run after the filesystem is unmounted. */
+function fsckArgv(layer: FsLayer, dev: string): string[] {
+  switch (layer.type) {
+    case 'ext4': return ['e2fsck', '-fn', dev];
+    case 'xfs': return ['xfs_repair', '-n', dev];
+    case 'btrfs': return ['btrfs', 'check', '--readonly', dev];
+    case 'gfs2': return ['fsck.gfs2', '-n', dev];
+  }
+}
+
+fs.setup = (layer, env) => {
+  const dev = env.devicePath(layer.on);
+  const mnt = env.mountPoint(layer.id);
+  const opts = layer.mountOptions.length ? layer.mountOptions.join(',') : 'defaults';
+  return {
+    steps: [
+      { name: `mkfs ${layer.id}`, argv: mkfsArgv(layer, dev), timeoutMs: 180_000 },
+      { name: `mount point ${layer.id}`, argv: ['mkdir', '-p', mnt] },
+      { name: `mount ${layer.id}`, argv: ['mount', '-t', layer.type, '-o', opts, dev, mnt], undo: ['umount', mnt] },
+    ],
+    checks: [
+      { name: `unmount ${layer.id}`, argv: ['umount', mnt] },
+      { name: `fsck ${layer.id}`, argv: fsckArgv(layer, dev), timeoutMs: 300_000 },
+    ],
+  };
+};

@@ -80,6 +80,8 @@ export interface LayerKindModule<L extends Layer = Layer> {
   /** True when this layer checks data and turns corruption below into errors. */
   verifiesData(layer: L): boolean;
   needs(layer: L): Needs;
+  /** The argv steps that build this layer; absent where no target can build it yet. */
+  setup?(layer: L, env: SetupEnv, stack: StackView): LayerSetup;
 }
 
 export const noNeeds: Needs = { modules: [], tools: [], config: [] };
@@ -102,4 +104,41 @@ export function resized(g: GeometryBounds, sizeMin: number, sizeMax: number, lbs
 
 export function roundDown(n: number, unit: number): number {
   return n - (n % unit);
+}
+
+/**
+ * Where and how a target realises a stack. Set-up functions only build argv
+ * arrays from this (pure); the executor runs them. `${name}` in an argv
+ * element is a value an earlier step captured (see worker/executor/protocol.ts).
+ */
+export interface SetupEnv {
+  /** Directory of this run: backing files, images and mount points live below it. */
+  workDir: string;
+  /** Prefix of the names this run gives dm and md devices, unique per run. */
+  namePrefix: string;
+  /** Disks: sparse files behind loop devices (host), or the VM's virtio disks (guest). */
+  disks: 'loop-file' | 'virtio';
+  /** Guest only: the device node of each disk layer. */
+  diskDevice?(id: string): string;
+  /** The device node (or a ${capture}) of a block layer. */
+  devicePath(id: string): string;
+  mountPoint(fsId: string): string;
+  filePath(fileId: string): string;
+  /** Deterministic key material (hex) for dm-crypt, from the case seed. */
+  keyHex(layerId: string, bytes: number): string;
+}
+
+export interface SetupStepSpec {
+  name: string;
+  argv: string[];
+  capture?: string;
+  undo?: string[];
+  stdin?: string;
+  timeoutMs?: number;
+}
+
+/** Set-up of one layer, and the checks to run on it after the program (fsck). */
+export interface LayerSetup {
+  steps: SetupStepSpec[];
+  checks?: Array<{ name: string; argv: string[]; timeoutMs?: number }>;
 }

@@ -73,3 +73,16 @@ export const loop: LayerKindModule<LoopLayer> = {
   verifiesData: () => false,
   needs: () => ({ modules: ['loop'], tools: ['losetup'], config: ['BLK_DEV_LOOP'] }),
 };
+
+loop.setup = (layer, env, stack) => {
+  const lower = stack.layer(layer.on);
+  const backing = lower?.kind === 'file' ? env.filePath(layer.on) : env.devicePath(layer.on);
+  const argv = ['losetup', '--find', '--show'];
+  if (layer.directIo) argv.push('--direct-io=on');
+  if (layer.logicalBlockSize !== undefined) argv.push('--sector-size', String(layer.logicalBlockSize));
+  if (layer.offset) argv.push('--offset', String(layer.offset));
+  if (layer.sizeLimit !== undefined) argv.push('--sizelimit', String(layer.sizeLimit));
+  if (layer.readOnly) argv.push('--read-only');
+  argv.push(backing);
+  return { steps: [{ name: `loop ${layer.id}`, argv, capture: `dev_${layer.id}`, undo: ['losetup', '-d', `\${dev_${layer.id}}`] }] };
+};

@@ -18,12 +18,19 @@ export interface RunRequest {
   signal?: AbortSignal;
 }
 
+/** A post-run check (fsck) and how it ended. */
+export interface CheckResult {
+  name: string;
+  exit: number;
+  output: string;
+}
+
 export type TargetRun =
-  | { kind: 'observed'; observation: Observation; kernelLog?: string[] }
+  | { kind: 'observed'; observation: Observation; kernelLog?: string[]; checks?: CheckResult[] }
   | { kind: 'crash'; title: string; log: string }
   | { kind: 'hang'; title: string; log: string }
   | { kind: 'unsupported'; reason: string }
-  | { kind: 'infra-error'; message: string };
+  | { kind: 'infra-error'; message: string; kernelLog?: string[] };
 
 export interface Target {
   /** e.g. 'model', 'host', 'qemu:6.1.0-56-amd64'. */
@@ -55,4 +62,18 @@ export interface TargetFactory {
 export interface TargetOptions {
   allowHost?: boolean;
   dataDir?: string;
+  /** Host target: parent of its per-run directories. */
+  hostWorkRoot?: string;
+}
+
+/**
+ * A target that will not run here, with the exit code the CLI should use:
+ * 2 when the user has to ask differently (--allow-host), 3 when this machine
+ * cannot (not root, no KVM...).
+ */
+export class TargetRefused extends Error {
+  constructor(message: string, readonly exitCode: 2 | 3) {
+    super(message);
+    this.name = 'TargetRefused';
+  }
 }

@@ -1,0 +1,167 @@
+/**
+ * The `host` target: this machine's own kernel, as root, through the native
+ * executor. Opt-in only (a bug found here can take the machine down). It
+ * creates only its own loop devices and mounts, all under one fresh run
+ * directory, and removes them on every path: when the executor undoes its
+ * set-up itself, and when it was killed or hung (then from the set-up events
+ * it streamed, and a sweep for anything still backed by or mounted under
+ * the run directory).
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { layerModule } from '../../../model/index.ts';
+import type { FinalContent, ObservedGeometry, OpResult } from '../../../model/index.ts';
+import type { ExecEvent, ExecPlan } from '../../executor/protocol.ts';
+import { compilePlan } from '../../plan/compile.ts';
+import { makeSetupEnv } from '../../plan/env.ts';
+import type { CheckResult, RunRequest, Target, TargetRun } from '../target.ts';
+import { findTool, kernelHasModule } from './capabilities.ts';
+import { KmsgCursor } from './kmsg.ts';
+import { sweepRunDir, undoRemaining } from './teardown.ts';
+
+export interface HostTargetOptions {
+  /** Parent of the per-run directories. */
+  workRoot: string;
+  /** Path of the built executor. */
+  executor: () => Promise<string>;
+  /** Whole-case limit before the executor is stopped and the case counted as hung. */
+  caseTimeoutMs?: number;
+  opTimeoutMs?: number;
+}
+
+export class HostTarget implements Target {
+  readonly name = 'host';
+
+  constructor(private readonly opts: HostTargetOptions) {}
+
+  unsupportedReason(req: RunRequest): string | undefined {
+    for (const l of req.info.layers) {
+      const m = layerModule(l);
+      const needs = m.needs(l);
+      const module = needs.modules.find((x) => !kernelHasModule(x));
+      if (module) return `this kernel has no ${module} (needed by ${l.kind} layer '${l.id}')`;
+      const tool = needs.tools.find((x) => !findTool(x));
+      if (tool) return `${tool} is not installed (needed by ${l.kind} layer '${l.id}')`;
+      if (!m.setup) return `the host target cannot build ${l.kind} layers ('${l.id}')`;
+    }
+    return undefined;
+  }
+
+  async run(req: RunRequest): Promise<TargetRun> {
+    await mkdir(this.opts.workRoot, { recursive: true });
+    const runDir = await mkdtemp(join(this.opts.workRoot, 'run-'));
+    const env = makeSetupEnv({ workDir: runDir, namePrefix: `bf-${basename(runDir).slice(4)}-`, seed: req.theCase.seed, info: req.info, disks: 'loop-file' });
+    const compiled = compilePlan(req.theCase, req.info, env, { opTimeoutMs: this.opts.opTimeoutMs });
+    if (!compiled.ok) {
+      await rm(runDir, { recursive: true, force: true });
+      return { kind: 'unsupported', reason: compiled.unsupported };
+    }
+    const kmsg = KmsgCursor.open();
+    let events: ExecEvent[] = [];
+    let outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string };
+    try {
+      const exe = await this.opts.executor();
+      ({ events, outcome } = await this.execute(exe, compiled.plan, req.signal));
+    } catch (err) {
+      await this.cleanUp(runDir, compiled.plan, events);
+      kmsg?.close();
+      return { kind: 'infra-error', message: `host executor: ${(err as Error).message}` };
+    }
+    const leftovers = await this.cleanUp(runDir, compiled.plan, events);
+    const kernelLog = kmsg?.read() ?? [];
+    kmsg?.close();
+    return this.interpret(events, outcome, kernelLog, leftovers);
+  }
+
+  async close(): Promise<void> {}
+
+  private execute(exe: string, plan: ExecPlan, signal?: AbortSignal) {
+    return new Promise<{ events: ExecEvent[]; outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string } }>((resolve, reject) => {
+      const child = spawn(exe, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const events: ExecEvent[] = [];
+      let badLine: string | undefined;
+      let timedOut = false;
+      let stderr = '';
+      const stop = () => {
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        stop();
+      }, this.opts.caseTimeoutMs ?? 600_000);
+      signal?.addEventListener('abort', stop, { once: true });
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        try {
+          events.push(JSON.parse(line) as ExecEvent);
+        } catch {
+          badLine ??= line.slice(0, 200);
+        }
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        if (stderr.length < 65536) stderr += d.toString();
+      });
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.on('close', (code, sig) => {
+        clearTimeout(timer);
+        if (code === 2) reject(new Error(`the executor rejected the plan: ${stderr.trim().split('\n').pop() ?? ''}`));
+        else resolve({ events, outcome: { code, signal: sig, timedOut, badLine } });
+      });
+      child.stdin.on('error', () => {}); // a dead executor shows up in 'close'
+      child.stdin.end(JSON.stringify(plan));
+    });
+  }
+
+  /** Undo what the executor could not, then sweep; returns what is still left (nothing, normally). */
+  private async cleanUp(runDir: string, plan: ExecPlan, events: ExecEvent[]): Promise<string[]> {
+    await undoRemaining(plan, events);
+    const left = await sweepRunDir(runDir);
+    if (left.length === 0) await rm(runDir, { recursive: true, force: true });
+    return left;
+  }
+
+  private interpret(
+    events: ExecEvent[],
+    outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string },
+    kernelLog: string[],
+    leftovers: string[],
+  ): TargetRun {
+    if (leftovers.length) return { kind: 'infra-error', message: `could not tear down: ${leftovers.join('; ')}`, kernelLog };
+    if (outcome.badLine !== undefined) return { kind: 'infra-error', message: `the executor printed a line that is not an event: ${outcome.badLine}`, kernelLog };
+    const timeout = events.find((e): e is Extract<ExecEvent, { ev: 'timeout' }> => e.ev === 'timeout');
+    if (timeout || outcome.timedOut) {
+      const title = timeout ? `hang: op ${timeout.op} did not complete within ${timeout.ms} ms` : 'hang: the case did not complete in time';
+      return { kind: 'hang', title, log: kernelLog.join('\n') };
+    }
+    const failed = events.find((e): e is Extract<ExecEvent, { ev: 'setup'; ok: false }> => e.ev === 'setup' && !e.ok);
+    if (failed) return { kind: 'infra-error', message: `set-up step '${failed.name}' failed (exit ${failed.exit}): ${failed.stderr.trim().split('\n').slice(-2).join(' ')}`, kernelLog };
+    const done = events.find((e): e is Extract<ExecEvent, { ev: 'done' }> => e.ev === 'done');
+    if (!done) {
+      const how = outcome.signal ? `killed by ${outcome.signal}` : `exit ${outcome.code}`;
+      return { kind: 'infra-error', message: `the executor stopped before the end (${how})`, kernelLog };
+    }
+    const results: OpResult[] = [];
+    const geometry: Record<string, ObservedGeometry> = {};
+    const final: Record<string, FinalContent> = {};
+    const checks: CheckResult[] = [];
+    for (const e of events) {
+      if (e.ev === 'result') {
+        const r: OpResult = { op: e.op, ret: e.ret, durationUs: e.us };
+        if (e.errno) r.errno = e.errno;
+        if (e.signal) r.signal = e.signal;
+        if (e.data) r.data = e.data;
+        results.push(r);
+      } else if (e.ev === 'geometry') {
+        const { ev: _ev, id, ...g } = e;
+        geometry[id] = g;
+      } else if (e.ev === 'final') final[e.id] = { size: e.size, extents: e.extents, ranges: e.ranges };
+      else if (e.ev === 'check') checks.push({ name: e.name, exit: e.exit, output: e.output });
+    }
+    return { kind: 'observed', observation: { target: this.name, geometry, results, final }, kernelLog, checks };
+  }
+}

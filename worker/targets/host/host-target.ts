@@ -29,6 +29,12 @@ export interface HostTargetOptions {
   /** Whole-case limit before the executor is stopped and the case counted as hung. */
   caseTimeoutMs?: number;
   opTimeoutMs?: number;
+  /**
+   * Tests only: rewrite the compiled plan before it runs, to inject faults
+   * the model is not told about (corrupting a backing file behind a loop
+   * device) and prove the oracle catches them.
+   */
+  planHookForTests?: (plan: ExecPlan) => ExecPlan;
 }
 
 export class HostTarget implements Target {
@@ -63,7 +69,8 @@ export class HostTarget implements Target {
     let outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string };
     try {
       const exe = await this.opts.executor();
-      ({ events, outcome } = await this.execute(exe, compiled.plan, req.signal));
+      const plan = this.opts.planHookForTests ? this.opts.planHookForTests(compiled.plan) : compiled.plan;
+      ({ events, outcome } = await this.execute(exe, plan, req.signal));
     } catch (err) {
       await this.cleanUp(runDir, compiled.plan, events);
       kmsg?.close();

@@ -58,7 +58,8 @@ export interface DecodedExtent {
  * `candidates` are the (op, delta) pairs to try: byte i matches (op, delta)
  * when it equals patternByte(seed, op, addr + i + delta). The reference
  * implementation of what the executor does in C; greedy, preferring to
- * continue the current run.
+ * continue the current run. A byte is 'unknown' exactly when it is not zero
+ * and matches no candidate.
  */
 export function decodeBytes(
   seed: number,
@@ -97,8 +98,11 @@ export function decodeBytes(
         bestLen = n;
       }
     }
-    // A lone chance match (1 in 255 per byte) is noise, unless the buffer ends there.
-    if (bestLen < Math.min(4, bytes.length - i)) best = 'unknown';
+    // Every byte that equals some candidate's pattern is attributed to one: a
+    // write of 1-3 bytes, or a sliver an overlapping write left, is real data
+    // (calling it noise made the oracle reject correct reads). A chance match
+    // inside garbage gets a short run; the comparator judges runs by the byte
+    // values they stand for, so that is harmless.
     cur = best;
     extend(out, cur, i);
     i++;

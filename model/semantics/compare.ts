@@ -6,6 +6,7 @@
 import type { Piece, SrcSet } from '../content.ts';
 import type { ObservedExtent, OpResult } from '../observation.ts';
 import type { Op } from '../ops/index.ts';
+import { patternByte } from '../pattern.ts';
 import type { DataClass, Divergence } from '../verdict.ts';
 import type { CaseModel, OpPlace } from './case-model.ts';
 import type { Expected } from './op-semantics.ts';
@@ -144,9 +145,31 @@ export function firstDataMismatch(
         pos = Math.min(e, runStart);
         continue;
       }
-      if (!accepts(v, run.src, final)) return mismatch(v, run.src, baseOffset + pos, model, reader);
-      pos = Math.min(e, runStart + run.length);
+      const upTo = Math.min(e, runStart + run.length);
+      if (!accepts(v, run.src, final)) {
+        const bad = firstByteNotAllowed(v, run.src, baseOffset + pos, baseOffset + upTo, model);
+        if (bad !== undefined) return mismatch(v, run.src, bad, model, reader);
+      }
+      pos = upTo;
     }
+  }
+  return undefined;
+}
+
+/**
+ * A run attributed to op X stands for X's pattern bytes. Two ops' patterns
+ * agree on a given byte 1 time in 255, and there the decoder cannot know
+ * which op wrote it (at a boundary between two writes it extends the run it
+ * is in). So a run the sets do not name is judged by the byte values it
+ * stands for: the first address in [from, to) whose value no allowed op
+ * source has there, or undefined when every byte has an allowed value.
+ */
+function firstByteNotAllowed(v: SrcSet, src: ObservedExtent['src'], from: number, to: number, model: CaseModel): number | undefined {
+  if (typeof src !== 'object' || v.mustError || v.ops.size === 0) return from;
+  const allowed = [...v.ops.values()];
+  for (let a = from; a < to; a++) {
+    const b = patternByte(model.seed, src.op, a + src.delta);
+    if (!allowed.some((o) => patternByte(model.seed, o.op, a + o.delta) === b)) return a;
   }
   return undefined;
 }

@@ -75,7 +75,7 @@ export function compareResult(place: OpPlace, exp: Expected, res: OpResult, mode
   }
   if (exp.read && k > 0) {
     if (!res.data) return undefined; // a target that does not decode data is judged on counts only
-    const bad = firstDataMismatch(exp.read.pieces(k), res.data, exp.read.offset, k, model, place.op);
+    const bad = firstDataMismatch(exp.read.pieces(k), res.data, exp.read.offset, k, model, place.op, false, false, exp.read.obj);
     if (bad) return { ...b, ...bad, class: 'wrong-data', object: exp.read.obj, message: `op ${b.op} (${b.opKind}) read ${bad.observed} at offset ${bad.offset} of '${exp.read.obj}'; the model allows ${bad.expected}` };
   }
   return undefined;
@@ -127,6 +127,8 @@ export function firstDataMismatch(
   reader: Op | undefined,
   runsAreAbsolute = false,
   final = runsAreAbsolute,
+  /** The object the bytes are in, to tell stale data from another op's. */
+  obj?: string,
 ): DataMismatch | undefined {
   const sorted = [...runs].sort((a, b) => a.offset - b.offset);
   let ri = 0;
@@ -141,14 +143,14 @@ export function firstDataMismatch(
       const runStart = run ? rel(run, baseOffset, runsAreAbsolute) : Number.POSITIVE_INFINITY;
       if (!run || runStart > pos) {
         // A hole in what the target reported is bytes nobody can vouch for.
-        if (!v.any) return mismatch(v, 'unknown', baseOffset + pos, model, reader);
+        if (!v.any) return mismatch(v, 'unknown', baseOffset + pos, model, reader, obj);
         pos = Math.min(e, runStart);
         continue;
       }
       const upTo = Math.min(e, runStart + run.length);
       if (!accepts(v, run.src, final)) {
         const bad = firstByteNotAllowed(v, run.src, baseOffset + pos, baseOffset + upTo, model);
-        if (bad !== undefined) return mismatch(v, run.src, bad, model, reader);
+        if (bad !== undefined) return mismatch(v, run.src, bad, model, reader, obj);
       }
       pos = upTo;
     }
@@ -178,12 +180,12 @@ function rel(x: ObservedExtent, base: number, absolute: boolean): number {
   return absolute ? x.offset - base : x.offset;
 }
 
-function mismatch(v: SrcSet, src: ObservedExtent['src'], offset: number, model: CaseModel, reader: Op | undefined): DataMismatch {
+function mismatch(v: SrcSet, src: ObservedExtent['src'], offset: number, model: CaseModel, reader: Op | undefined, obj: string | undefined): DataMismatch {
   const expectedWriters = [...v.ops.values()].map((o) => o.op);
   const observedWriter = typeof src === 'object' ? src.op : undefined;
   return {
     offset,
-    dataClass: classify(v, src, model, reader),
+    dataClass: classify(v, src, offset, obj, model, reader),
     expected: v.mustError ? 'an error (the bytes are unreadable)' : v.toString(),
     observed: describeObserved(src),
     expectedWriters,
@@ -191,18 +193,19 @@ function mismatch(v: SrcSet, src: ObservedExtent['src'], offset: number, model: 
   };
 }
 
-function classify(v: SrcSet, src: ObservedExtent['src'], model: CaseModel, reader: Op | undefined): DataClass {
+function classify(v: SrcSet, src: ObservedExtent['src'], offset: number, obj: string | undefined, model: CaseModel, reader: Op | undefined): DataClass {
   if (v.mustError) return 'data-instead-of-error';
   if (src === 'zero') return 'zeroes';
   if (src === 'unknown' || src === 'error') return 'garbage';
   const same = [...v.ops.values()].some((o) => o.op === src.op);
   if (same) return 'shifted';
-  // An op that ran before the expected writers, or before the reader: its data is stale here.
+  // An op that ran before the expected writers, or before the reader, and wrote these very
+  // bytes: its data is stale here. An op that never wrote them is another op, however early.
   const seen = model.places.get(src.op);
   const before = (a: OpPlace | undefined, b: OpPlace | undefined) =>
     !!a && !!b && (a.phase < b.phase || (a.thread === b.thread && a.phase === b.phase && a.index < b.index));
   const expectedPlaces = [...v.ops.values()].map((o) => model.places.get(o.op));
-  if (seen && isWriter(seen.op)) {
+  if (seen && isWriter(seen.op) && wroteHere(seen.op, offset + src.delta, obj, model)) {
     if (expectedPlaces.length && expectedPlaces.every((p) => before(seen, p))) return 'stale';
     if (!expectedPlaces.length && reader && before(seen, model.places.get(reader.id))) return 'stale';
   }
@@ -211,4 +214,13 @@ function classify(v: SrcSet, src: ObservedExtent['src'], model: CaseModel, reade
 
 function isWriter(op: Op): boolean {
   return op.kind === 'write' || op.kind === 'mmap-write';
+}
+
+/** The writer put its pattern byte for `addr` at `addr` of this object, or of a layer above or below it. */
+function wroteHere(op: Op, addr: number, obj: string | undefined, model: CaseModel): boolean {
+  if (op.kind !== 'write' && op.kind !== 'mmap-write') return false;
+  if (addr < op.offset || addr >= op.offset + op.length) return false;
+  if (obj === undefined || op.target === obj) return true;
+  const below = (a: string, b: string) => model.info.below(a).some((l) => l.id === b);
+  return below(obj, op.target) || below(op.target, obj);
 }

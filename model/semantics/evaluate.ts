@@ -314,7 +314,7 @@ function checkFinal(model: CaseModel, obs: Observation, j: Judgement): void {
     for (const [s, e] of ranges) {
       const end = Math.min(e, seen.size);
       if (end <= s) continue;
-      const bad = firstDataMismatch(o.content.pieces(s, end), seen.extents, s, end - s, model, undefined, true);
+      const bad = firstDataMismatch(o.content.pieces(s, end), seen.extents, s, end - s, model, undefined, true, true, id);
       if (bad) {
         j.divergences.push({
           class: 'final-content',

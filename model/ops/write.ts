@@ -13,7 +13,7 @@ export type WriteOp = z.infer<typeof WriteOp>;
 import type { SrcSet } from '../content.ts';
 import { baseExpectation } from '../semantics/data-io.ts';
 import { type OpCtx, type OpSemantics, allowErrnos } from '../semantics/op-semantics.ts';
-import { IO_ERRNOS, PAGE, alignDown, alignUp, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
+import { IO_ERRNOS, PAGE, alignDown, dioAlignment, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
 
 /** Errnos after which part of the data may have reached the device. */
 const PARTIAL_FAILURES = new Set(['EIO', 'EILSEQ', 'ENOSPC', 'EFBIG', 'EFAULT', 'EUCLEAN', 'EROFS']);
@@ -35,6 +35,14 @@ function payload(op: WriteOp, k: number, ctx: OpCtx): Array<[number, number, Src
   return ctx.view.pieces(b.file, from, from + k).map(([ps, pe, v]) => [ps - from + s, pe - from + s, ctx.table.moved(v, s - from)]);
 }
 
+/** The pages [s, e) covers only in part. */
+function partialPages(s: number, e: number): Array<[number, number]> {
+  const pages = new Set<number>();
+  if (s % PAGE !== 0) pages.add(alignDown(s, PAGE));
+  if (e % PAGE !== 0) pages.add(alignDown(e, PAGE));
+  return [...pages].map((p) => [p, p + PAGE]);
+}
+
 export const writeSemantics: OpSemantics<WriteOp> = {
   objects: (op) => (op.buffer.placement === 'mmap' ? [op.target, op.buffer.file] : [op.target]),
   expect(op, ctx) {
@@ -49,7 +57,9 @@ export const writeSemantics: OpSemantics<WriteOp> = {
     const l = ctx.model.layer(op.target);
     if (l.kind === 'loop' && l.readOnly) return { ...allowErrnos(e, ['EPERM', 'EACCES', 'EROFS'], 'the loop device is read-only'), success: false };
     // Buffered writes that cover part of a page read it first; an unreadable page fails the write.
-    if (!op.direct && mayErrorNear(ctx, op.target, alignDown(op.offset, PAGE), alignUp(op.offset + op.length, PAGE)))
+    // Pages the write covers whole are not read. A misaligned O_DIRECT write may fall back to buffered IO.
+    const buffered = !op.direct || !dioAlignment(ctx, op.target, op.offset, op.length, op.vectors, op.buffer).aligned;
+    if (buffered && partialPages(op.offset, op.offset + op.length).some(([s, en]) => mayErrorNear(ctx, op.target, s, en)))
       e = allowErrnos(e, IO_ERRNOS, 'a partial-page write must read an unreadable page');
     return e;
   },

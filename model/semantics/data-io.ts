@@ -22,7 +22,10 @@ export function baseExpectation(op: DataOp, ctx: OpCtx, counts: number[]): Expec
   const f = ctx.model.faultsOf(op.target);
   if (isLenient(ctx, op.target)) e = allowErrnos({ ...e, partialOnErrors: true }, FS_DAMAGE_ERRNOS, 'the device under this filesystem injects faults or was damaged');
   if (op.kind === 'read' ? f.readErrors : f.writeErrors) e = allowErrnos({ ...e, partialOnErrors: true }, IO_ERRNOS, 'a dm-flakey layer below fails IO while down');
-  if (mayErrorNear(ctx, op.target, op.offset, op.offset + op.length))
+  // Only reading meets unreadable bytes. A write replaces them (a dm-dust bad block is cleared,
+  // a never-written integrity sector gets its tag); write.ts allows the error where a
+  // buffered write must first read a page it covers only in part.
+  if (op.kind === 'read' && mayErrorNear(ctx, op.target, op.offset, op.offset + op.length))
     e = allowErrnos({ ...e, partialOnErrors: true }, IO_ERRNOS, 'bytes in or near the range may be unreadable (bad block, damaged or never-written integrity-protected sectors)');
   if (op.buffer.placement === 'mmap') {
     // The kernel copies through a mapping that may reach past the buffer file's EOF.

@@ -1,0 +1,80 @@
+/*
+ * The read decoder: bytes read at object address `addr` become runs, each
+ * attributed to zero, to an (op, delta) candidate (byte i equals
+ * patternByte(seed, op, addr + i + delta)), to 'unknown' or (final reads
+ * only) to 'error'. It mirrors decodeBytes in model/pattern.ts, with one
+ * deliberate difference for speed, see decode.c.
+ *
+ * The decoder is streaming: a read can be fed in pieces (1 MiB chunks of a
+ * final read) and runs continue across them.
+ */
+#ifndef BF_DECODE_H
+#define BF_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum src_kind { SRC_ZERO, SRC_UNKNOWN, SRC_ERROR, SRC_OP };
+
+#define SAMPLE_MAX 16
+
+struct run {
+	int64_t offset; /* relative to the decoder's origin */
+	int64_t length;
+	enum src_kind kind;
+	int64_t op, delta; /* SRC_OP */
+	uint8_t sample[SAMPLE_MAX]; /* SRC_UNKNOWN: the first bytes */
+	int sample_len;
+};
+
+struct runs {
+	struct run *v;
+	size_t n, cap;
+	bool oom;
+};
+
+struct candidate {
+	int64_t op, delta;
+	uint32_t key; /* pattern_key(seed, op) */
+};
+
+struct cand_set {
+	uint32_t seed;
+	struct candidate *v;
+	size_t n;
+};
+
+/* Precompute keys; returns false when out of memory. */
+bool cand_set_init(struct cand_set *cs, uint32_t seed, const int64_t (*pairs)[2], size_t n);
+void cand_set_free(struct cand_set *cs);
+
+/* Decoder state: `cur` is the source of the run in progress. */
+enum { CUR_NONE = -2, CUR_UNKNOWN = -1, CUR_ZERO = 0 /* then 1 + candidate index */ };
+
+struct decoder {
+	const struct cand_set *cs;
+	struct runs *out;
+	int64_t origin; /* output offsets are addr - origin */
+	long cur;
+};
+
+void decoder_init(struct decoder *d, const struct cand_set *cs, struct runs *out, int64_t origin);
+
+/*
+ * Decode bytes[0, n) that sit at object address addr. bytes[n, avail) are
+ * valid too and serve as look-ahead only (the next piece); end_addr is where
+ * the whole read ends (runs shorter than min(4, remaining) are noise).
+ */
+void decode_feed(struct decoder *d, const uint8_t *bytes, size_t n, size_t avail, int64_t addr, int64_t end_addr);
+
+/* [addr, addr+len) could not be read. */
+void decode_error(struct decoder *d, int64_t addr, int64_t len);
+
+void runs_free(struct runs *r);
+
+struct jw;
+/* The runs as a JSON array of DecodedRun (protocol.ts). */
+void runs_to_json(struct jw *w, const struct runs *r);
+
+#endif

@@ -40,7 +40,9 @@ export const md: LayerKindModule<MdLayer> = {
     const lbs = Math.max(...gs.flatMap((g) => g.logicalBlockSizes));
     const n = layer.level === 0 ? layer.members.length : 1;
     // mdadm reserves a data offset it chooses from the member size: the exact size is read back.
-    const max = layer.level === 0 ? n * roundDown(smallest, layer.chunk) : roundDown(smallest, 4096);
+    // raid0 uses all of every member: md(4), "once the smallest device has been exhausted, the
+    // RAID0 driver starts collecting chunks into smaller stripes" over the larger ones.
+    const max = layer.level === 0 ? gs.reduce((sum, g) => sum + roundDown(g.sizeMax, layer.chunk), 0) : roundDown(smallest, 4096);
     const min = Math.max(0, layer.level === 0 ? n * roundDown(Math.min(...gs.map((g) => g.sizeMin)) / 2, layer.chunk) : Math.min(...gs.map((g) => g.sizeMin)) / 2);
     return {
       sizeMin: roundDown(Math.floor(min), 4096),
@@ -49,7 +51,8 @@ export const md: LayerKindModule<MdLayer> = {
       physicalBlockSize: Math.max(lbs, ...gs.map((g) => g.physicalBlockSize)),
     };
   },
-  initialFill: () => 'zero',
+  // What the members hold: zeroes over disks, noise over unwiped plain dm-crypt members.
+  initialFill: () => 'lower',
   mapUp: () => 'unknown',
   fault: () => ({ kind: 'none' }),
   verifiesData: () => false,

@@ -234,9 +234,16 @@ export class CaseModel {
       case 'any': return this.table.any;
       case 'error': return this.table.error;
       case 'lower': {
-        const first = layerModule(l).lower(l)[0];
-        const lower = first ? this.info.layer(first.ref) : undefined;
-        return lower ? this.initialSet(lower) : this.table.zero;
+        // Striping and mirroring layers show every member (an md raid0 over plain dm-crypt
+        // members reads their noise; a dm-stripe reads each member in its chunks); a snapshot
+        // shows its origin, never its COW device.
+        const refs = layerModule(l).lower(l);
+        const from = l.kind === 'dm-snapshot' ? refs.slice(0, 1) : refs;
+        const sets = from.flatMap((r) => {
+          const lower = this.info.layer(r.ref);
+          return lower ? [this.initialSet(lower)] : [];
+        });
+        return sets.length ? sets.reduce((a, b) => this.table.union(a, b)) : this.table.zero;
       }
     }
   }

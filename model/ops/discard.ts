@@ -10,7 +10,7 @@ export const DiscardOp = z.strictObject({
 export type DiscardOp = z.infer<typeof DiscardOp>;
 
 import { type OpSemantics, allowErrnos, expectError, expectOk } from '../semantics/op-semantics.ts';
-import { IO_ERRNOS } from '../semantics/rules.ts';
+import { IO_ERRNOS, clearBadBlocks } from '../semantics/rules.ts';
 
 export const discardSemantics: OpSemantics<DiscardOp> = {
   objects: (op) => [op.target],
@@ -34,7 +34,16 @@ export const discardSemantics: OpSemantics<DiscardOp> = {
   },
   apply(op, result, ctx) {
     if (result.ret < 0) return;
-    // After a discard a device may return the old data, zeroes or anything else.
-    ctx.write(op.target, op.offset, op.offset + op.length, op.mode === 'zeroout' ? ctx.table.zero : ctx.table.any);
+    const end = op.offset + op.length;
+    if (op.mode === 'zeroout') {
+      // Written zeroes (or write-zeroes) go through dm-dust like writes and clear its bad blocks.
+      ctx.write(op.target, op.offset, end, ctx.table.zero);
+      clearBadBlocks(ctx, op.target, op.offset, end, false);
+      return;
+    }
+    // After a discard a device may return the old data, zeroes or anything else. It may also
+    // still fail where it failed before: dm-dust passes a discard down whole and clears only the
+    // bad block its first sector is in (dust_map_write).
+    ctx.writeMaybe(op.target, op.offset, end, ctx.table.any);
   },
 };

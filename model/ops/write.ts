@@ -13,7 +13,7 @@ export type WriteOp = z.infer<typeof WriteOp>;
 import type { SrcSet } from '../content.ts';
 import { baseExpectation } from '../semantics/data-io.ts';
 import { type OpCtx, type OpSemantics, allowErrnos } from '../semantics/op-semantics.ts';
-import { IO_ERRNOS, PAGE, alignDown, dioAlignment, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
+import { IO_ERRNOS, PAGE, alignDown, clearBadBlocks, dioAlignment, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
 
 /** Errnos after which part of the data may have reached the device. */
 const PARTIAL_FAILURES = new Set(['EIO', 'EILSEQ', 'ENOSPC', 'EFBIG', 'EFAULT', 'EUCLEAN', 'EROFS']);
@@ -74,6 +74,7 @@ export const writeSemantics: OpSemantics<WriteOp> = {
       if (maybe) ctx.writeMaybe(op.target, s, e, v);
       else ctx.write(op.target, s, e, v);
     }
+    clearBadBlocks(ctx, op.target, op.offset, op.offset + k, maybe);
     if (ctx.model.isFile(op.target)) {
       const end = op.offset + k;
       if (!failed) ctx.resize(op.target, { kind: 'max', v: end });

@@ -186,6 +186,35 @@ export class CaseModel {
     return f;
   }
 
+  private readonly badBlockCache = new Map<string, Array<Array<[number, number]>>>();
+
+  /**
+   * Where each dm-dust bad block at or below `obj` lands in it, one list of
+   * ranges per block (only through layers with a known mapping, as in
+   * initialWorld).
+   */
+  badBlocksIn(obj: string): ReadonlyArray<ReadonlyArray<[number, number]>> {
+    let out = this.badBlockCache.get(obj);
+    if (out) return out;
+    out = [];
+    const top = this.info.layer(obj);
+    for (const d of top ? [top, ...this.info.below(obj)] : []) {
+      const p = layerModule(d).fault(d);
+      if (p.kind !== 'bad-blocks') continue;
+      for (const b of p.blocks) {
+        const s = b * p.blockSize;
+        if (d.id === obj) {
+          out.push([[s, s + p.blockSize]]);
+          continue;
+        }
+        const a = this.objectsAbove(d.id, s, s + p.blockSize).find((x) => x.obj === obj);
+        if (a && !a.viaFs && a.ranges !== 'unknown') out.push(a.ranges);
+      }
+    }
+    this.badBlockCache.set(obj, out);
+    return out;
+  }
+
   faultsOf(id: string): FaultSummary {
     return this.faults.get(id) ?? NO_FAULTS;
   }

@@ -124,3 +124,26 @@ export function mappingFaults(sizes: number[], offset: number, end: number): { m
   const beyond = sizes.map((s) => end > alignUp(s, PAGE));
   return { may: beyond.some(Boolean), must: beyond.every(Boolean) };
 }
+
+/**
+ * dm-dust.rst: a write to a bad block removes the block from the list. dm-dust
+ * splits IO at its block size, so a write to any part of a block clears all
+ * of it: the rest of the block reads what is below it again (the object's
+ * initial content). `maybe`: the write may not have reached the device.
+ */
+export function clearBadBlocks(ctx: OpCtx, obj: string, s: number, e: number, maybe: boolean): void {
+  const blocks = ctx.model.badBlocksIn(obj);
+  if (blocks.length === 0) return;
+  const t = ctx.table;
+  const below = ctx.obj(obj).content.fill;
+  for (const ranges of blocks) {
+    if (!ranges.some(([bs, be]) => bs < e && s < be)) continue;
+    for (const [bs, be] of ranges)
+      for (const [ps, pe] of [[bs, Math.min(be, s)], [Math.max(bs, e), be]] as Array<[number, number]>)
+        for (const [qs, qe, v] of ctx.obj(obj).content.pieces(ps, pe)) {
+          if (!v.error) continue;
+          const cleared = t.of([...v.items.filter((x) => x.t !== 'error'), ...below.items]);
+          ctx.write(obj, qs, qe, maybe ? t.union(v, cleared) : cleared);
+        }
+  }
+}

@@ -49,20 +49,39 @@ function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   return v;
 }
 
+/**
+ * A value from the input, quoted for a one-line message: JSON escapes newlines,
+ * long strings are cut, and objects and arrays are named, not serialised
+ * (input nested deep enough would overflow JSON.stringify's stack).
+ */
+function quote(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v !== null && typeof v === 'object') return 'an object';
+  const s = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** The discriminator value a union issue is about. zod 4 reports the issue at the discriminator itself. */
+function discriminatorValue(input: unknown, path: ReadonlyArray<PropertyKey>, key: string): unknown {
+  return path[path.length - 1] === key ? valueAt(input, path) : valueAt(input, [...path, key]);
+}
+
 function shapeIssues(error: z.ZodError, input: unknown): CaseIssue[] {
   const out: CaseIssue[] = [];
   for (const issue of error.issues) {
     const path = issue.path;
     let message = issue.message;
     if (issue.code === 'invalid_union' && (issue as { discriminator?: string }).discriminator === 'kind') {
-      const v = valueAt(input, [...path, 'kind']);
+      const v = discriminatorValue(input, path, 'kind');
       const isLayer = path.includes('layers');
       const known = isLayer ? Object.keys(LAYER_KINDS) : OP_KINDS;
-      message = `unknown ${isLayer ? 'layer' : 'op'} kind ${JSON.stringify(v)}; known kinds: ${known.join(', ')}`;
+      const what = isLayer ? 'layer' : 'op';
+      message = `${v === undefined ? `missing ${what} kind` : `unknown ${what} kind ${quote(v)}`}; known kinds: ${known.join(', ')}`;
     } else if (issue.code === 'invalid_union' && (issue as { discriminator?: string }).discriminator === 'placement') {
-      message = `unknown buffer placement ${JSON.stringify(valueAt(input, [...path, 'placement']))}; known: heap, anon, mmap`;
+      message = `unknown buffer placement ${quote(discriminatorValue(input, path, 'placement'))}; known: heap, anon, mmap`;
     } else if (issue.code === 'unrecognized_keys') {
-      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+      // Keys come from the input: escape them so that the message stays on one line.
+      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${quote(k).slice(1, -1)}'`).join(', ')}`;
     } else if (issue.code === 'invalid_type' && valueAt(input, path) === undefined) {
       message = `missing (expected ${issue.expected})`;
     }

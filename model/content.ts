@@ -24,18 +24,21 @@ type BTreeClass = typeof BTreeModule.default;
 const BTree: BTreeClass = (BTreeModule as { default?: BTreeClass }).default ?? (BTreeModule as unknown as BTreeClass);
 type BTree<K, V> = import('sorted-btree').default<K, V>;
 
-export type Source = { t: 'zero' } | { t: 'any' } | { t: 'error' } | { t: 'op'; op: number; delta: number };
+export type Source = { t: 'zero' } | { t: 'any' } | { t: 'error' } | { t: 'noise' } | { t: 'op'; op: number; delta: number };
 
 export class SrcSet {
   readonly any: boolean;
   readonly error: boolean;
   readonly zero: boolean;
+  /** Damaged bytes (dm-flakey corrupt_bio_byte): garbage or zeroes, never another op's data. */
+  readonly noise: boolean;
   /** Op sources, by "op@delta". */
   readonly ops: ReadonlyMap<string, { op: number; delta: number }>;
   constructor(readonly key: string, readonly items: readonly Source[]) {
     this.any = items.some((s) => s.t === 'any');
     this.error = items.some((s) => s.t === 'error');
     this.zero = items.some((s) => s.t === 'zero');
+    this.noise = items.some((s) => s.t === 'noise');
     this.ops = new Map(items.flatMap((s) => (s.t === 'op' ? [[sourceKey(s), { op: s.op, delta: s.delta }] as const] : [])));
   }
   /** Reading here must fail. */
@@ -59,6 +62,7 @@ export function sourceKey(s: Source): string {
     case 'zero': return 'z';
     case 'any': return 'a';
     case 'error': return 'e';
+    case 'noise': return 'n';
     case 'op': return `${s.op}@${s.delta}`;
   }
 }
@@ -68,6 +72,7 @@ export function describeSource(s: Source): string {
     case 'zero': return 'zeroes';
     case 'any': return 'any bytes';
     case 'error': return 'an error';
+    case 'noise': return 'damaged bytes';
     case 'op': return s.delta === 0 ? `op ${s.op}` : `op ${s.op} (moved by ${-s.delta})`;
   }
 }
@@ -83,6 +88,7 @@ export class SetTable {
   readonly zero = this.of([{ t: 'zero' }]);
   readonly any = this.of([{ t: 'any' }]);
   readonly error = this.of([{ t: 'error' }]);
+  readonly noise = this.of([{ t: 'noise' }]);
 
   of(items: readonly Source[]): SrcSet {
     let list = dedupe(items);

@@ -64,7 +64,7 @@ export const mmapReadSemantics: OpSemantics<MmapReadOp> = {
   expect(op, ctx) {
     const e = mappingExpectation(op.target, op.offset, op.length, false, ctx);
     if (!e.success) return e;
-    const lenient = isLenient(ctx, op.target) || ctx.model.faultsOf(op.target).corruptReads;
+    const widen = isLenient(ctx, op.target) ? ctx.table.any : ctx.model.faultsOf(op.target).corruptReads ? ctx.table.noise : undefined;
     return {
       ...e,
       read: {
@@ -72,7 +72,7 @@ export const mmapReadSemantics: OpSemantics<MmapReadOp> = {
         offset: op.offset,
         pieces: (k) => {
           const ps = mappedPieces(ctx, op.target, op.offset, k);
-          return lenient ? ps.map(([s, en, v]) => [s, en, ctx.table.union(v, ctx.table.any)]) : ps;
+          return widen ? ps.map(([s, en, v]) => [s, en, ctx.table.union(v, widen)]) : ps;
         },
       },
     };

@@ -101,8 +101,8 @@ function accepts(v: SrcSet, x: ObservedExtent['src'], final: boolean): boolean {
   if (v.mustError) return final && x === 'error';
   if (x === 'error') return final && v.error;
   if (v.any) return true;
-  if (x === 'zero') return v.zero;
-  if (x === 'unknown') return false;
+  if (x === 'zero') return v.zero || v.noise;
+  if (x === 'unknown') return v.noise;
   return v.hasOp(x.op, x.delta);
 }
 
@@ -149,7 +149,7 @@ export function firstDataMismatch(
       }
       const upTo = Math.min(e, runStart + run.length);
       if (!accepts(v, run.src, final)) {
-        const bad = firstByteNotAllowed(v, run.src, baseOffset + pos, baseOffset + upTo, model);
+        const bad = firstByteNotAllowed(v, run, baseOffset + pos, baseOffset + upTo, model);
         if (bad !== undefined) return mismatch(v, run.src, bad, model, reader, obj);
       }
       pos = upTo;
@@ -166,8 +166,13 @@ export function firstDataMismatch(
  * stands for: the first address in [from, to) whose value no allowed op
  * source has there, or undefined when every byte has an allowed value.
  */
-function firstByteNotAllowed(v: SrcSet, src: ObservedExtent['src'], from: number, to: number, model: CaseModel): number | undefined {
-  if (typeof src !== 'object' || v.mustError || v.ops.size === 0) return from;
+function firstByteNotAllowed(v: SrcSet, run: ObservedExtent, from: number, to: number, model: CaseModel): number | undefined {
+  const src = run.src;
+  if (typeof src !== 'object' || v.mustError) return from;
+  // A damaged byte may equal some op's pattern by chance and decode as a run of 1-3 bytes of it;
+  // real data of another op is a longer run.
+  if (v.noise && run.length <= 3) return undefined;
+  if (v.ops.size === 0) return from;
   const allowed = [...v.ops.values()];
   for (let a = from; a < to; a++) {
     const b = patternByte(model.seed, src.op, a + src.delta);

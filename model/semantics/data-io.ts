@@ -44,7 +44,9 @@ export function readExpectation(op: ReadOp, ctx: OpCtx): Expected {
   const e = baseExpectation(op, ctx, counts);
   if (!e.success) return e;
   const f = ctx.model.faultsOf(op.target);
-  const corrupt = f.corruptReads || isLenient(ctx, op.target);
+  // Under a damaged filesystem anything may be read; dm-flakey corrupt_bio_byte damages bytes
+  // of the right data but never turns it into another op's.
+  const widen = isLenient(ctx, op.target) ? ctx.table.any : f.corruptReads ? ctx.table.noise : undefined;
   return {
     ...e,
     read: {
@@ -52,7 +54,7 @@ export function readExpectation(op: ReadOp, ctx: OpCtx): Expected {
       offset: op.offset,
       pieces: (k) => {
         const ps = ctx.view.pieces(op.target, op.offset, op.offset + k);
-        return corrupt ? ps.map(([s, en, v]) => [s, en, ctx.table.union(v, ctx.table.any)]) : ps;
+        return widen ? ps.map(([s, en, v]) => [s, en, ctx.table.union(v, widen)]) : ps;
       },
     },
   };

@@ -1,30 +1,35 @@
 /*
- * The read decoder; see decode.h. Same rules as decodeBytes in
- * model/pattern.ts: keep the current run while bytes match; at a run start
+ * The read decoder; see decode.h. Rules, as in decodeBytes (model/pattern.ts):
+ * keep the current run while bytes match; when it breaks (or at the start),
  * pick the source with the longest match over the next 8 bytes (zero first,
- * then the candidates in plan order; ties keep the earlier one); a best match
- * shorter than min(4, bytes remaining) is 'unknown'.
+ * then the candidates in plan order; ties keep the earlier one); a byte that
+ * matches nothing is 'unknown'.
  *
- * The one difference, for speed: after an 'unknown' byte the TS reference
- * tries every candidate again at the very next byte, which costs
- * (number of candidates) pattern lookups per byte of noise (filesystem
- * metadata, corrupted ranges, old device content). Here, once a byte is
- * unknown, candidates are only tried again at addresses that are multiples
- * of 16. So a run of pattern that starts right after noise, at an address
- * that is not a multiple of 16, is reported as unknown up to the next
- * multiple of 16. Writes and device blocks start at multiples of 512 in
- * practice, so this costs nothing there. Runs that follow a matching run
- * (op to op, op to zero) are found at the exact byte, as in TS.
+ * The one difference is inside garbage, i.e. after an 'unknown' byte:
+ * - candidates are tried again only at addresses that are multiples of 16,
+ *   and a match there must be at least min(4, bytes remaining) long; a run
+ *   accepted this way is then extended backwards over the unknown bytes it
+ *   matches, so a run that starts right after garbage is still found from
+ *   its first byte;
+ * - so 1-3 byte chance matches inside garbage stay 'unknown'. decodeBytes
+ *   attributes each of them to a candidate: with the usual ~10 deltas per
+ *   writer and a few dozen writers, about half of all garbage bytes match
+ *   some candidate by chance, which turns a MiB of filesystem metadata or a
+ *   corrupted range into ~10^6 one-byte runs (event lines of hundreds of MB)
+ *   and costs (number of candidates) pattern lookups per byte.
+ * What is lost: a write shorter than ~20 bytes that directly follows garbage
+ * and is directly followed by more garbage or another op's data may be
+ * reported as 'unknown'. Runs that follow a known run (op to op, op to zero,
+ * slivers of 1-3 bytes between writes) are found at the exact byte, as in TS.
  */
 #include "decode.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
 #include "pattern.h"
-
-#define RETRY_ALIGN 16
 
 bool cand_set_init(struct cand_set *cs, uint32_t seed, const int64_t (*pairs)[2], size_t n)
 {
@@ -60,6 +65,8 @@ void decoder_init(struct decoder *d, const struct cand_set *cs, struct runs *out
 	d->out = out;
 	d->origin = origin;
 	d->cur = CUR_NONE;
+	d->tail_len = 0;
+	d->tail_end = INT64_MIN;
 }
 
 static bool same_source(const struct run *r, enum src_kind kind, int64_t op, int64_t delta)
@@ -126,8 +133,8 @@ static size_t match_len(const struct decoder *d, long cur, const uint8_t *b, siz
 	return pattern_match(b, n, c->key, addr + c->delta);
 }
 
-/* The source to start a run with at b[0]: longest match over `look` bytes, or CUR_UNKNOWN. */
-static long pick(const struct decoder *d, const uint8_t *b, size_t look, int64_t addr, int64_t remaining)
+/* The source with the longest match at b[0] over `look` bytes, if at least min_len long; else CUR_UNKNOWN. */
+static long pick(const struct decoder *d, const uint8_t *b, size_t look, int64_t addr, size_t min_len)
 {
 	long best = CUR_UNKNOWN;
 	size_t best_len = 0;
@@ -140,8 +147,69 @@ static long pick(const struct decoder *d, const uint8_t *b, size_t look, int64_t
 				break; /* nothing later can be strictly longer */
 		}
 	}
-	int64_t need = remaining < 4 ? remaining : 4;
-	return (int64_t)best_len < need ? CUR_UNKNOWN : best;
+	return best_len >= min_len && best_len > 0 ? best : CUR_UNKNOWN;
+}
+
+static bool byte_matches(const struct decoder *d, long c, uint8_t b, int64_t addr)
+{
+	if (c == CUR_ZERO)
+		return b == 0;
+	const struct candidate *x = &d->cs->v[c - 1];
+	return b == pattern_byte_k(x->key, addr + x->delta);
+}
+
+/* Byte at address addr + i (i may be negative: then from the previous feed's tail), or -1. */
+static int byte_at(const struct decoder *d, const uint8_t *bytes, ptrdiff_t i, int64_t addr)
+{
+	if (i >= 0)
+		return bytes[i];
+	int64_t back = addr - d->tail_end - i; /* how far before tail_end: 1 = its last byte */
+	if (d->tail_end != addr || back > d->tail_len)
+		return -1;
+	return d->tail[d->tail_len - back];
+}
+
+/*
+ * A run of source c accepted at bytes[i] inside garbage: take back the unknown
+ * bytes just before it that c explains (at most RETRY_ALIGN - 1: a run that
+ * started earlier would have been found at the previous retry address).
+ */
+static void extend_back(struct decoder *d, long c, const uint8_t *bytes, size_t i, int64_t addr)
+{
+	struct runs *r = d->out;
+	int64_t a = addr + (int64_t)i;
+	struct run *u = r->n ? &r->v[r->n - 1] : NULL;
+	if (!u || u->kind != SRC_UNKNOWN || u->offset + u->length != a - d->origin)
+		return;
+	int64_t k = 0;
+	while (k < RETRY_ALIGN - 1 && k < u->length - 1) {
+		int b = byte_at(d, bytes, (ptrdiff_t)i - k - 1, addr);
+		if (b < 0 || !byte_matches(d, c, (uint8_t)b, a - k - 1))
+			break;
+		k++;
+	}
+	if (!k)
+		return;
+	u->length -= k;
+	if (u->sample_len > u->length)
+		u->sample_len = (int)u->length;
+	push_cur(d, c, a - k, k);
+}
+
+static void remember_tail(struct decoder *d, const uint8_t *bytes, size_t n, int64_t addr)
+{
+	size_t keep = n < RETRY_ALIGN ? n : RETRY_ALIGN;
+	if (d->tail_end == addr && keep < RETRY_ALIGN) {
+		/* A short feed: keep the older bytes too. */
+		size_t old = (size_t)d->tail_len + keep > RETRY_ALIGN ? RETRY_ALIGN - keep : (size_t)d->tail_len;
+		memmove(d->tail, d->tail + d->tail_len - old, old);
+		memcpy(d->tail + old, bytes + n - keep, keep);
+		d->tail_len = (int)(old + keep);
+	} else {
+		memcpy(d->tail, bytes + n - keep, keep);
+		d->tail_len = (int)keep;
+	}
+	d->tail_end = addr + (int64_t)n;
 }
 
 void decode_feed(struct decoder *d, const uint8_t *bytes, size_t n, size_t avail, int64_t addr, int64_t end_addr)
@@ -149,6 +217,7 @@ void decode_feed(struct decoder *d, const uint8_t *bytes, size_t n, size_t avail
 	size_t i = 0;
 	while (i < n) {
 		int64_t a = addr + (int64_t)i;
+		size_t look = avail - i < 8 ? avail - i : 8;
 		if (d->cur >= CUR_ZERO) {
 			size_t k = match_len(d, d->cur, bytes + i, n - i, a);
 			if (k) {
@@ -156,8 +225,17 @@ void decode_feed(struct decoder *d, const uint8_t *bytes, size_t n, size_t avail
 				i += k;
 				continue; /* either done, or the next pass finds the mismatch (k == 0) and picks */
 			}
-		} else if (d->cur == CUR_UNKNOWN && (a & (RETRY_ALIGN - 1)) != 0) {
-			/* Noise continues: no retry until the next multiple of 16 (see the top of this file). */
+		} else if (d->cur == CUR_UNKNOWN) {
+			/* Inside garbage: only at multiples of 16, only runs of 4 bytes or more (see the top of this file). */
+			if ((a & (RETRY_ALIGN - 1)) == 0) {
+				int64_t remaining = end_addr - a;
+				long c = pick(d, bytes + i, look, a, remaining < 4 ? (size_t)remaining : 4);
+				if (c != CUR_UNKNOWN) {
+					extend_back(d, c, bytes, i, addr);
+					d->cur = c;
+					continue;
+				}
+			}
 			size_t to = i + (size_t)(RETRY_ALIGN - (a & (RETRY_ALIGN - 1)));
 			if (to > n)
 				to = n;
@@ -165,14 +243,15 @@ void decode_feed(struct decoder *d, const uint8_t *bytes, size_t n, size_t avail
 			i = to;
 			continue;
 		}
-		size_t look = avail - i < 8 ? avail - i : 8;
-		d->cur = pick(d, bytes + i, look, a, end_addr - a);
+		/* A run broke, or nothing started yet: any match counts, as in TS. */
+		d->cur = pick(d, bytes + i, look, a, 1);
 		if (d->cur == CUR_UNKNOWN) {
 			push(d, SRC_UNKNOWN, 0, 0, a, 1, bytes + i);
 			i++;
 		}
-		/* Otherwise the chosen source matches at least bytes[i]: the next pass extends it. */
 	}
+	if (n)
+		remember_tail(d, bytes, n, addr);
 }
 
 void decode_error(struct decoder *d, int64_t addr, int64_t len)

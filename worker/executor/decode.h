@@ -2,8 +2,8 @@
  * The read decoder: bytes read at object address `addr` become runs, each
  * attributed to zero, to an (op, delta) candidate (byte i equals
  * patternByte(seed, op, addr + i + delta)), to 'unknown' or (final reads
- * only) to 'error'. It mirrors decodeBytes in model/pattern.ts, with one
- * deliberate difference for speed, see decode.c.
+ * only) to 'error'. It mirrors decodeBytes in model/pattern.ts except inside
+ * garbage, see decode.c.
  *
  * The decoder is streaming: a read can be fed in pieces (1 MiB chunks of a
  * final read) and runs continue across them.
@@ -52,11 +52,17 @@ void cand_set_free(struct cand_set *cs);
 /* Decoder state: `cur` is the source of the run in progress. */
 enum { CUR_NONE = -2, CUR_UNKNOWN = -1, CUR_ZERO = 0 /* then 1 + candidate index */ };
 
+#define RETRY_ALIGN 16
+
 struct decoder {
 	const struct cand_set *cs;
 	struct runs *out;
 	int64_t origin; /* output offsets are addr - origin */
 	long cur;
+	/* The last bytes fed, for extending a run backwards across a feed boundary. */
+	uint8_t tail[RETRY_ALIGN];
+	int tail_len;
+	int64_t tail_end; /* address just past tail */
 };
 
 void decoder_init(struct decoder *d, const struct cand_set *cs, struct runs *out, int64_t origin);
@@ -64,7 +70,7 @@ void decoder_init(struct decoder *d, const struct cand_set *cs, struct runs *out
 /*
  * Decode bytes[0, n) that sit at object address addr. bytes[n, avail) are
  * valid too and serve as look-ahead only (the next piece); end_addr is where
- * the whole read ends (runs shorter than min(4, remaining) are noise).
+ * the whole read ends (inside garbage, a match must be min(4, remaining) long).
  */
 void decode_feed(struct decoder *d, const uint8_t *bytes, size_t n, size_t avail, int64_t addr, int64_t end_addr);
 

@@ -43,6 +43,11 @@ uint8_t pattern_byte(uint32_t seed, uint32_t op, int64_t addr)
 	return word_byte(pattern_word(seed, op, addr >> 2), (int)(addr & 3));
 }
 
+uint8_t pattern_byte_k(uint32_t key, int64_t addr)
+{
+	return word_byte(pattern_word_k(key, addr >> 2), (int)(addr & 3));
+}
+
 void pattern_fill(uint8_t *dst, size_t len, uint32_t seed, uint32_t op, int64_t addr)
 {
 	uint32_t key = pattern_key(seed, op);

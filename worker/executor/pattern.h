@@ -19,6 +19,9 @@ uint32_t pattern_word_k(uint32_t key, int64_t word);
 uint32_t pattern_word(uint32_t seed, uint32_t op, int64_t word);
 uint8_t pattern_byte(uint32_t seed, uint32_t op, int64_t addr);
 
+/* patternByte with a precomputed key. */
+uint8_t pattern_byte_k(uint32_t key, int64_t addr);
+
 /* dst[i] = patternByte(seed, op, addr + i) for i < len. */
 void pattern_fill(uint8_t *dst, size_t len, uint32_t seed, uint32_t op, int64_t addr);
 

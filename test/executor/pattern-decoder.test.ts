@@ -1,0 +1,236 @@
+/**
+ * The C pattern and decoder against the TS reference (model/pattern.ts).
+ *
+ * The pattern must be bit-exact. The decoder follows decodeBytes except
+ * inside garbage (worker/executor/decode.c): after an 'unknown' byte it
+ * tries the candidates again only at addresses that are multiples of 16,
+ * wants a match of at least min(4, remaining) bytes there, and extends an
+ * accepted run backwards over the unknown bytes it explains. So:
+ * - against `decodeMirror` below (decodeBytes plus that rule) it is
+ *   identical on any input;
+ * - on bytes without garbage it is identical to decodeBytes;
+ * - with garbage, every byte it attributes is attributed correctly (the byte
+ *   has that source's value), and where it differs from decodeBytes it says
+ *   'unknown' (a chance match decodeBytes took) or both attributions fit.
+ */
+import { describe, expect, it } from 'vitest';
+import { type DecodedExtent, type ObservedSource, decodeBytes, patternBytes } from '../../model/pattern.ts';
+import type { DecodedRun } from '../../worker/executor/protocol.ts';
+import { queryTool } from './harness.ts';
+
+type Cand = { op: number; delta: number };
+
+/** decodeBytes with the executor's rule for garbage (see the top of this file). */
+function decodeMirror(seed: number, bytes: Uint8Array, addr: number, candidates: Cand[]): DecodedExtent[] {
+  const windows = new Map<string, Uint8Array>();
+  const patternAt = (c: Cand, i: number) => {
+    // One window per candidate: the reference recomputes per byte, which is slow for long arrays.
+    const k = `${c.op}/${c.delta}`;
+    let w = windows.get(k);
+    if (!w) windows.set(k, (w = patternBytes(seed, c.op, addr + c.delta, bytes.length)));
+    return w[i]!;
+  };
+  const matches = (src: ObservedSource, i: number) =>
+    src === 'zero' ? bytes[i] === 0 : src === 'unknown' ? false : bytes[i] === patternAt(src, i);
+  const all: ObservedSource[] = ['zero', ...candidates];
+  const longest = (i: number): [ObservedSource, number] => {
+    let best: ObservedSource = 'unknown';
+    let bestLen = 0;
+    for (const c of all) {
+      let n = 0;
+      while (i + n < bytes.length && n < 8 && matches(c, i + n)) n++;
+      if (n > bestLen) {
+        best = c;
+        bestLen = n;
+      }
+    }
+    return [best, bestLen];
+  };
+  const out: DecodedExtent[] = [];
+  const extend = (src: ObservedSource, i: number) => {
+    const last = out[out.length - 1];
+    const same = last && (typeof last.src === 'string' || typeof src === 'string' ? last.src === src : last.src.op === src.op && last.src.delta === src.delta);
+    if (last && same && last.offset + last.length === i) last.length++;
+    else out.push({ offset: i, length: 1, src });
+  };
+  let cur: ObservedSource | 'none' = 'none';
+  for (let i = 0; i < bytes.length; i++) {
+    if (cur !== 'none' && cur !== 'unknown' && matches(cur, i)) {
+      extend(cur, i);
+      continue;
+    }
+    if (cur === 'unknown') {
+      const [best, len] = (addr + i) % 16 === 0 ? longest(i) : ['unknown' as const, 0];
+      if (best === 'unknown' || len < Math.min(4, bytes.length - i)) {
+        extend('unknown', i);
+        continue;
+      }
+      const u = out[out.length - 1]!;
+      let k = 0;
+      while (k < 15 && k < u.length - 1 && matches(best, i - k - 1)) k++;
+      if (k) {
+        u.length -= k;
+        out.push({ offset: i - k, length: k, src: best });
+      }
+      cur = best;
+      extend(cur, i);
+      continue;
+    }
+    const [best, len] = longest(i);
+    cur = len > 0 ? best : 'unknown';
+    extend(cur, i);
+  }
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32), so a failure names a case that can be re-run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Sample {
+  seed: number;
+  addr: number;
+  bytes: Uint8Array;
+  candidates: Cand[];
+}
+
+/**
+ * Bytes made of segments: several ops' patterns, zeroes, and (noisy) random
+ * bytes and patterns at deltas the candidates do not know.
+ */
+function sample(caseSeed: number, noisy: boolean): Sample {
+  const r = rng(caseSeed);
+  const int = (n: number) => Math.floor(r() * n);
+  const seed = int(2 ** 32);
+  const addrs = [0, 512 * int(1000), int(2 ** 40), 2 ** 32 - 7 - int(100), int(4096)];
+  const addr = addrs[int(addrs.length)]!;
+  const ops = [1 + int(50), 100 + int(50), 2 ** 31 - 1];
+  const deltas = [0, 512, -4096];
+  const candidates: Cand[] = [];
+  for (const op of ops) for (const delta of deltas) if (r() < 0.8) candidates.push({ op, delta });
+  if (!noisy && candidates.length === 0) candidates.push({ op: ops[0]!, delta: 0 });
+  const parts: number[] = [];
+  const total = 1 + int(3000);
+  while (parts.length < total) {
+    const pos = parts.length;
+    const kind = r();
+    // Short segments too: 1-3 byte writes and slivers must be found.
+    const len = r() < 0.15 ? 1 + int(3) : 1 + int(kind < 0.6 ? 700 : 120);
+    if (kind < 0.6) {
+      const known = noisy ? r() < 0.85 : true;
+      const c = candidates[int(candidates.length)]!;
+      const src = known ? c : { op: ops[int(ops.length)]!, delta: 8 * (1 + int(100)) };
+      parts.push(...patternBytes(seed, src.op, addr + pos + src.delta, len));
+    } else if (kind < 0.8 || !noisy) {
+      parts.push(...new Array<number>(len).fill(0));
+    } else {
+      for (let k = 0; k < len; k++) parts.push(int(256));
+    }
+  }
+  return { seed, addr, bytes: Uint8Array.from(parts.slice(0, total)), candidates };
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function norm(runs: Array<DecodedRun | DecodedExtent>): string[] {
+  return runs.map((x) => `${x.offset}+${x.length}:${typeof x.src === 'string' ? x.src : `${x.src.op}@${x.src.delta}`}`);
+}
+
+async function decodeInC(samples: Sample[], chunk?: number): Promise<DecodedRun[][]> {
+  const answers = await queryTool<object, { runs: DecodedRun[] }>(
+    '--decode',
+    samples.map((s) => ({ seed: s.seed, addr: s.addr, candidates: s.candidates, hex: hex(s.bytes), ...(chunk ? { chunk } : {}) })),
+  );
+  return answers.map((a) => a.runs);
+}
+
+describe('pattern (C) equals model/pattern.ts', () => {
+  it('matches patternBytes on golden (seed, op, addr) sets, including addresses past 2^32 and 2^40', async () => {
+    const seeds = [0, 1, 12345, 0x9e3779b9, 2 ** 32 - 1];
+    const ops = [1, 2, 77, 1000, 2 ** 31 - 1];
+    const addrs = [0, 1, 3, 4095, 4096, 2 ** 32 - 2, 2 ** 32 + 3, 2 ** 33 + 5, 2 ** 40 + 1, 2 ** 53 - 64];
+    const queries = seeds.flatMap((seed) => ops.flatMap((op) => addrs.map((addr) => ({ seed, op, addr, len: 37 }))));
+    const answers = await queryTool<(typeof queries)[number], { hex: string }>('--pattern', queries);
+    expect(answers).toHaveLength(queries.length);
+    queries.forEach((q, k) => expect(answers[k]!.hex, JSON.stringify(q)).toBe(hex(patternBytes(q.seed, q.op, q.addr, q.len))));
+  });
+
+  it('never produces a zero byte', async () => {
+    const [a] = await queryTool<object, { hex: string }>('--pattern', [{ seed: 3, op: 9, addr: 0, len: 1 << 16 }]);
+    expect(Buffer.from(a!.hex, 'hex').includes(0)).toBe(false);
+  });
+});
+
+describe('decoder (C) against decodeBytes', () => {
+  const N = 300;
+
+  it('is identical to decodeBytes-with-the-garbage-rule on random mixes of patterns, zeroes and noise', async () => {
+    const samples = Array.from({ length: N }, (_, k) => sample(1000 + k, true));
+    const got = await decodeInC(samples);
+    samples.forEach((s, k) => expect(norm(got[k]!), `case ${1000 + k}`).toEqual(norm(decodeMirror(s.seed, s.bytes, s.addr, s.candidates))));
+  });
+
+  it('is identical to decodeBytes on bytes without garbage (patterns of known candidates and zeroes, runs of 1-3 bytes included)', async () => {
+    const samples = Array.from({ length: N }, (_, k) => sample(5000 + k, false));
+    const got = await decodeInC(samples);
+    samples.forEach((s, k) => expect(norm(got[k]!), `case ${5000 + k}`).toEqual(norm(decodeBytes(s.seed, s.bytes, s.addr, s.candidates))));
+  });
+
+  it('with garbage: attributes only bytes that have the value, and differs from decodeBytes only where both fit or it says unknown', async () => {
+    const samples = Array.from({ length: N }, (_, k) => sample(9000 + k, true));
+    const got = await decodeInC(samples);
+    let chanceMatches = 0;
+    samples.forEach((s, k) => {
+      const c = perByte(got[k]!, s.bytes.length);
+      const ts = perByte(decodeBytes(s.seed, s.bytes, s.addr, s.candidates), s.bytes.length);
+      const fits = (src: string, i: number) => {
+        if (src === 'zero') return s.bytes[i] === 0;
+        const [op, delta] = src.split('@').map(Number) as [number, number];
+        return src !== 'unknown' && src !== 'none' && s.bytes[i] === patternBytes(s.seed, op, s.addr + i + delta, 1)[0];
+      };
+      for (let i = 0; i < s.bytes.length; i++) {
+        const where = `case ${9000 + k} byte ${i}: C says ${c[i]}, TS says ${ts[i]}`;
+        if (c[i] !== 'unknown') expect(fits(c[i]!, i), where).toBe(true);
+        if (c[i] === ts[i]) continue;
+        if (c[i] === 'unknown') chanceMatches++;
+        else expect(fits(ts[i]!, i), where).toBe(true);
+      }
+    });
+    expect(chanceMatches).toBeGreaterThan(0); // the generator does produce the documented difference
+  });
+
+  it('gives the same runs when fed in chunks (as final reads do) as in one piece', async () => {
+    const samples = Array.from({ length: 100 }, (_, k) => sample(20000 + k, true));
+    const whole = await decodeInC(samples);
+    for (const chunk of [7, 64, 1000]) {
+      const chunked = await decodeInC(samples, chunk);
+      samples.forEach((_, k) => expect(norm(chunked[k]!), `case ${20000 + k} chunk ${chunk}`).toEqual(norm(whole[k]!)));
+    }
+  });
+
+  it('attributes moved data to (op, delta) and reports a hex sample of unknown bytes', async () => {
+    const seed = 42;
+    const noise = Uint8Array.from([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x10, 0x20, 0x30]);
+    const bytes = Uint8Array.from([...patternBytes(seed, 5, 4096 + 512, 100), ...new Array(12).fill(0), ...noise]);
+    const [runs] = await decodeInC([{ seed, addr: 4096, bytes, candidates: [{ op: 5, delta: 0 }, { op: 5, delta: 512 }] }]);
+    expect(runs).toEqual([
+      { offset: 0, length: 100, src: { op: 5, delta: 512 } },
+      { offset: 100, length: 12, src: 'zero' },
+      { offset: 112, length: 18, src: 'unknown', sample: hex(noise.subarray(0, 16)) },
+    ]);
+  });
+});
+
+function perByte(runs: Array<DecodedRun | DecodedExtent>, n: number): string[] {
+  const out = new Array<string>(n).fill('none');
+  for (const r of runs) for (let i = r.offset; i < r.offset + r.length; i++) out[i] = typeof r.src === 'string' ? r.src : `${r.src.op}@${r.src.delta}`;
+  return out;
+}

@@ -17,7 +17,7 @@ export const FallocateOp = z.strictObject({ kind: z.literal('fallocate'), ...ran
 export type FallocateOp = z.infer<typeof FallocateOp>;
 
 import { type Expected, type OpCtx, type OpSemantics, allowErrnos, expectError, expectOk } from '../semantics/op-semantics.ts';
-import { FS_DAMAGE_ERRNOS, IO_ERRNOS, isLenient, mayRunOutOfSpace } from '../semantics/rules.ts';
+import { FS_DAMAGE_ERRNOS, IO_ERRNOS, clearBadBlocks, isLenient, mayRunOutOfSpace } from '../semantics/rules.ts';
 
 /** Modes whose range must be whole filesystem blocks and that move content. */
 const SHIFTING = new Set<FallocateOp['mode']>(['collapse-range', 'insert-range']);
@@ -49,18 +49,31 @@ function fileExpectation(op: FallocateOp, ctx: OpCtx): Expected {
   return e;
 }
 
-/** blkdev_fallocate: zeroing modes only, aligned to the logical block size, inside the device. */
+/**
+ * blkdev_fallocate, in its order: modes with bits other than KEEP_SIZE,
+ * PUNCH_HOLE and ZERO_RANGE are EOPNOTSUPP; a range that starts at or past
+ * the end, or passes it without KEEP_SIZE, is EINVAL (with KEEP_SIZE it is
+ * cut at the end); a range misaligned to the logical block size is EINVAL;
+ * only then are allocate and keep-size refused (EOPNOTSUPP).
+ */
 function blockExpectation(op: FallocateOp, ctx: OpCtx): Expected {
-  if (!['punch-hole', 'zero-range', 'zero-range-keep-size'].includes(op.mode))
+  if (op.mode === 'collapse-range' || op.mode === 'insert-range' || op.mode === 'unshare-range')
     return expectError(['EOPNOTSUPP'], `block devices do not support ${op.mode}`);
-  const sizes = ctx.view.sizes(op.target);
-  const lbs = ctx.view.lbs(op.target);
+  const keepSize = op.mode === 'keep-size' || op.mode === 'punch-hole' || op.mode === 'zero-range-keep-size';
   const end = op.offset + op.length;
-  if (sizes.every((s) => end > s)) return expectError(['EINVAL'], 'fallocate past the end of a block device is EINVAL');
-  const misaligned = lbs.map((l) => op.offset % l !== 0 || op.length % l !== 0);
-  if (misaligned.every(Boolean)) return expectError(['EINVAL'], 'fallocate on a block device must be aligned to its logical block size');
+  const outcomes = new Set<string>();
+  for (const size of ctx.view.sizes(op.target))
+    for (const l of ctx.view.lbs(op.target)) {
+      const len = end <= size ? op.length : keepSize ? size - op.offset : -1;
+      if (op.offset >= size || len < 0 || op.offset % l !== 0 || len % l !== 0) outcomes.add('EINVAL');
+      else if (op.mode === 'allocate' || op.mode === 'keep-size') outcomes.add('EOPNOTSUPP');
+      else outcomes.add('ok');
+    }
+  const errnos = [...outcomes].filter((x) => x !== 'ok');
+  const why = 'fallocate on a block device: the range must start inside the device, end inside it unless KEEP_SIZE cuts it, and be aligned to the logical block size; only zeroing modes are supported';
+  if (!outcomes.has('ok')) return expectError(errnos, why);
   let e = expectOk();
-  if (misaligned.some(Boolean) || sizes.some((s) => end > s)) e = allowErrnos(e, ['EINVAL'], 'alignment or size depends on a race');
+  if (errnos.length) e = allowErrnos(e, errnos, 'alignment or size depends on a race');
   // Punching needs a device that can unmap and zero; otherwise EOPNOTSUPP.
   if (op.mode === 'punch-hole') e = allowErrnos(e, ['EOPNOTSUPP'], 'punching a block device needs write-zeroes with unmap support');
   if (ctx.model.faultsOf(op.target).writeErrors) e = allowErrnos(e, IO_ERRNOS, 'a dm-flakey layer below fails writes');
@@ -90,19 +103,25 @@ export const fallocateSemantics: OpSemantics<FallocateOp> = {
       case 'punch-hole': {
         // Only bytes below EOF exist to be punched. EOF as this op may see it: a racing
         // thread may have extended the file (the view's sizes, not just this thread's).
-        const upTo = file ? Math.min(end, Math.max(...ctx.view.sizes(t))) : end;
+        const upTo = Math.min(end, Math.max(...ctx.view.sizes(t)));
         ctx.write(t, op.offset, upTo, ctx.table.zero);
+        if (!file) clearBadBlocks(ctx, t, op.offset, upTo, false);
         return;
       }
       case 'zero-range':
         ctx.write(t, op.offset, end, ctx.table.zero);
+        if (!file) clearBadBlocks(ctx, t, op.offset, end, false);
         if (file) ctx.resize(t, { kind: 'max', v: end });
         o.reserved = Math.max(o.reserved, end);
         return;
-      case 'zero-range-keep-size':
-        ctx.write(t, op.offset, file ? Math.min(end, Math.max(...ctx.view.sizes(t))) : end, ctx.table.zero);
+      case 'zero-range-keep-size': {
+        // On a block device KEEP_SIZE cuts the range at the end of the device.
+        const upTo = Math.min(end, Math.max(...ctx.view.sizes(t)));
+        ctx.write(t, op.offset, upTo, ctx.table.zero);
+        if (!file) clearBadBlocks(ctx, t, op.offset, upTo, false);
         o.reserved = Math.max(o.reserved, end);
         return;
+      }
       case 'collapse-range':
         ctx.shift(t, op.offset, -op.length);
         ctx.resize(t, { kind: 'sub', v: op.length });

@@ -92,6 +92,7 @@ export const fallocateSemantics: OpSemantics<FallocateOp> = {
     const o = ctx.obj(t);
     switch (op.mode) {
       case 'allocate':
+        if (file) ctx.dropTail(t);
         ctx.resize(t, { kind: 'max', v: end });
         o.reserved = Math.max(o.reserved, end);
         return;
@@ -109,6 +110,7 @@ export const fallocateSemantics: OpSemantics<FallocateOp> = {
         return;
       }
       case 'zero-range':
+        if (file) ctx.dropTail(t);
         ctx.write(t, op.offset, end, ctx.table.zero);
         if (!file) clearBadBlocks(ctx, t, op.offset, end, false);
         if (file) ctx.resize(t, { kind: 'max', v: end });
@@ -127,6 +129,7 @@ export const fallocateSemantics: OpSemantics<FallocateOp> = {
         ctx.resize(t, { kind: 'sub', v: op.length });
         return;
       case 'insert-range':
+        ctx.dropTail(t);
         ctx.shift(t, op.offset, op.length);
         ctx.write(t, op.offset, end, ctx.table.zero);
         ctx.resize(t, { kind: 'add', v: op.length });

@@ -22,7 +22,7 @@ export type MsyncOp = z.infer<typeof MsyncOp>;
 
 import { pinObserved } from '../semantics/data-io.ts';
 import { type Expected, type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
-import { IO_ERRNOS, isLenient, mappedPieces, mappingFaults, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
+import { IO_ERRNOS, PAGE, alignUp, isLenient, mappedPieces, mappingFaults, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
 
 /** A mapping access past the page holding EOF raises SIGBUS (mmap(2)); so does an IO error or ENOSPC at fault time. */
 function mappingExpectation(target: string, offset: number, length: number, write: boolean, ctx: Parameters<OpSemantics['expect']>[1]): Expected {
@@ -49,7 +49,14 @@ export const mmapWriteSemantics: OpSemantics<MmapWriteOp> = {
     const end = op.offset + op.length;
     const set = ctx.table.op(op.id);
     const f = ctx.model.faultsOf(op.target);
-    // Stores past EOF stay in the page and never reach the file.
+    // Stores past EOF stay in the page that holds EOF and never reach the file (mmap(2):
+    // "modifications to that region are not written out to the file"), but loads through a
+    // mapping see them until writeback zeroes that part of the page again. The model keeps
+    // them past EOF as "zeroes or this store": only mapping reads look there, and whatever
+    // makes the file grow drops them first (OpCtx.dropTail).
+    const tailFrom = Math.max(op.offset, maxS);
+    const tailTo = Math.min(end, alignUp(maxS, PAGE));
+    if (tailTo > tailFrom) ctx.writeMaybe(op.target, tailFrom, tailTo, set);
     if (result.signal || f.dropWrites || f.writeErrors) {
       ctx.writeMaybe(op.target, op.offset, Math.min(end, maxS), set);
       return;

@@ -14,6 +14,7 @@ export const truncateSemantics: OpSemantics<TruncateOp> = {
   apply(op, result, ctx) {
     if (result.ret < 0) return;
     // Shrinking drops the bytes past the new EOF; growing exposes zeroes.
+    ctx.dropTail(op.target);
     ctx.clearFrom(op.target, op.size);
     ctx.resize(op.target, { kind: 'set', v: op.size });
   },

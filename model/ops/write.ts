@@ -70,7 +70,9 @@ export const writeSemantics: OpSemantics<WriteOp> = {
     if (k <= 0) return;
     const f = ctx.model.faultsOf(op.target);
     const maybe = failed || f.dropWrites || f.writeErrors;
-    for (const [s, e, v] of payload(op, k, ctx)) {
+    const payloadPieces = payload(op, k, ctx);
+    if (ctx.model.isFile(op.target) && op.offset + k > Math.max(...ctx.view.sizes(op.target))) ctx.dropTail(op.target);
+    for (const [s, e, v] of payloadPieces) {
       if (maybe) ctx.writeMaybe(op.target, s, e, v);
       else ctx.write(op.target, s, e, v);
     }

@@ -98,6 +98,17 @@ export class OpCtx {
     this.record?.size(obj, op);
   }
 
+  /**
+   * Before a file grows: stores through a mapping past EOF (which mmap-write keeps beyond
+   * EOF, see there) are gone, and the bytes the size increase exposes read as zeroes
+   * (POSIX; fstests generic/363). Only clears when something is stored there.
+   */
+  dropTail(obj: string): void {
+    const eof = Math.max(...this.view.sizes(obj));
+    const o = this.obj(obj);
+    if (o.content.pieces(eof, Number.MAX_SAFE_INTEGER).some(([, , v]) => v !== o.content.fill)) this.clearFrom(obj, eof);
+  }
+
   clearFrom(obj: string, pos: number): void {
     this.obj(obj).content.clearFrom(pos);
     this.record?.write(obj, pos, Number.MAX_SAFE_INTEGER, this.obj(obj).content.fill);

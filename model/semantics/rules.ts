@@ -115,7 +115,14 @@ export function mappedPieces(ctx: OpCtx, file: string, offset: number, len: numb
       out.push([minS, e, ctx.table.union(v, ctx.table.zero)]);
     }
   }
-  if (end > maxS) out.push([Math.max(offset, maxS), end, ctx.table.zero]);
+  if (end > maxS) {
+    // The rest of the page that holds EOF reads as zeroes, or as what a store through a
+    // mapping left there (mmap-write keeps those stores past EOF).
+    const from = Math.max(offset, maxS);
+    const tailTo = Math.max(from, Math.min(end, alignUp(maxS, PAGE)));
+    for (const [s, e, v] of ctx.view.pieces(file, from, tailTo)) out.push([s, e, ctx.table.union(v, ctx.table.zero)]);
+    if (end > tailTo) out.push([tailTo, end, ctx.table.zero]);
+  }
   return out;
 }
 

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { DecodedRun, ExecEvent, ExecPlan, PlanOp, SetupStep } from '../../worker/executor/protocol.ts';
+import type { DecodedRun, ExecEvent, ExecPlan, PlanIo, PlanOp, SetupStep } from '../../worker/executor/protocol.ts';
 import { buildExecutor } from '../../worker/executor/build.ts';
 
 const run = promisify(execFile);
@@ -146,8 +146,8 @@ export function io(
   p: string,
   offset: number,
   length: number,
-  extra: Partial<Extract<PlanOp, { kind: 'read' }>> = {},
-): PlanOp {
+  extra: Partial<PlanIo> = {},
+): PlanIo {
   return { id, kind, path: p, offset, length, via: 'psync', nowait: false, direct: false, dsync: false, vectors: 1, buffer: { placement: 'heap', align: 0 }, ...extra };
 }
 

@@ -74,7 +74,24 @@ export const loopSetBlockSizeSemantics: OpSemantics<LoopSetBlockSizeOp> = {
 export const dmSuspendSemantics: OpSemantics<DmSuspendOp> = nothing;
 export const dmResumeSemantics: OpSemantics<DmResumeOp> = nothing;
 export const dmReloadSemantics: OpSemantics<DmReloadOp> = nothing;
-export const mdFailSemantics: OpSemantics<MdFailOp> = nothing;
+/**
+ * Failing a member is transparent to IO. md will not fail the last working
+ * member of an array: md_error leaves it in and marks the array broken, and
+ * the request answers EBUSY (set_disk_faulty, state_store); IO goes on. So
+ * EBUSY is allowed once the program fails every member of the array.
+ */
+export const mdFailSemantics: OpSemantics<MdFailOp> = {
+  objects: () => [],
+  expect(op, ctx) {
+    const l = ctx.model.layer(op.target);
+    const failed = new Set<number>();
+    for (const p of ctx.model.places.values()) if (p.op.kind === 'md-fail' && p.op.target === op.target) failed.add(p.op.member);
+    return l.kind === 'md' && failed.size >= l.members.length
+      ? allowErrnos(expectOk(), ['EBUSY'], 'md refuses to fail the last working member of an array')
+      : expectOk();
+  },
+  apply: () => {},
+};
 
 export const snapshotCreateSemantics: OpSemantics<SnapshotCreateOp> = {
   objects: (op, model) => {

@@ -14,74 +14,10 @@
  *   'unknown' (a chance match decodeBytes took) or both attributions fit.
  */
 import { describe, expect, it } from 'vitest';
-import { type DecodedExtent, type ObservedSource, decodeBytes, patternBytes } from '../../model/pattern.ts';
+import { type DecodedExtent, decodeBytes, patternBytes } from '../../model/pattern.ts';
 import type { DecodedRun } from '../../worker/executor/protocol.ts';
+import { type Cand, decodeMirror } from './decode-mirror.ts';
 import { queryTool } from './harness.ts';
-
-type Cand = { op: number; delta: number };
-
-/** decodeBytes with the executor's rule for garbage (see the top of this file). */
-function decodeMirror(seed: number, bytes: Uint8Array, addr: number, candidates: Cand[]): DecodedExtent[] {
-  const windows = new Map<string, Uint8Array>();
-  const patternAt = (c: Cand, i: number) => {
-    // One window per candidate: the reference recomputes per byte, which is slow for long arrays.
-    const k = `${c.op}/${c.delta}`;
-    let w = windows.get(k);
-    if (!w) windows.set(k, (w = patternBytes(seed, c.op, addr + c.delta, bytes.length)));
-    return w[i]!;
-  };
-  const matches = (src: ObservedSource, i: number) =>
-    src === 'zero' ? bytes[i] === 0 : src === 'unknown' ? false : bytes[i] === patternAt(src, i);
-  const all: ObservedSource[] = ['zero', ...candidates];
-  const longest = (i: number): [ObservedSource, number] => {
-    let best: ObservedSource = 'unknown';
-    let bestLen = 0;
-    for (const c of all) {
-      let n = 0;
-      while (i + n < bytes.length && n < 8 && matches(c, i + n)) n++;
-      if (n > bestLen) {
-        best = c;
-        bestLen = n;
-      }
-    }
-    return [best, bestLen];
-  };
-  const out: DecodedExtent[] = [];
-  const extend = (src: ObservedSource, i: number) => {
-    const last = out[out.length - 1];
-    const same = last && (typeof last.src === 'string' || typeof src === 'string' ? last.src === src : last.src.op === src.op && last.src.delta === src.delta);
-    if (last && same && last.offset + last.length === i) last.length++;
-    else out.push({ offset: i, length: 1, src });
-  };
-  let cur: ObservedSource | 'none' = 'none';
-  for (let i = 0; i < bytes.length; i++) {
-    if (cur !== 'none' && cur !== 'unknown' && matches(cur, i)) {
-      extend(cur, i);
-      continue;
-    }
-    if (cur === 'unknown') {
-      const [best, len] = (addr + i) % 16 === 0 ? longest(i) : ['unknown' as const, 0];
-      if (best === 'unknown' || len < Math.min(4, bytes.length - i)) {
-        extend('unknown', i);
-        continue;
-      }
-      const u = out[out.length - 1]!;
-      let k = 0;
-      while (k < 15 && k < u.length - 1 && matches(best, i - k - 1)) k++;
-      if (k) {
-        u.length -= k;
-        out.push({ offset: i - k, length: k, src: best });
-      }
-      cur = best;
-      extend(cur, i);
-      continue;
-    }
-    const [best, len] = longest(i);
-    cur = len > 0 ? best : 'unknown';
-    extend(cur, i);
-  }
-  return out;
-}
 
 /** Deterministic PRNG (mulberry32), so a failure names a case that can be re-run. */
 function rng(seed: number): () => number {

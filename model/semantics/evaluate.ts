@@ -97,15 +97,66 @@ export function judge(model: CaseModel, obs: Observation): Judgement {
         j.incomplete = `the target reported no result for op ${op.id} (${op.kind})`;
         return j;
       }
-  for (const phase of model.phases) {
-    const busy = phase.map((ops, t) => ({ ops, t })).filter((x) => x.ops.length > 0);
-    if (busy.length <= 1) {
-      for (const { ops, t } of busy) for (const op of ops) step(model, op, t, j.world, new SoloView(j.world), undefined, results, j);
-    } else if (needsInterleaving(model, phase)) j.world = interleavePhase(model, phase, j.world, results, j);
-    else j.world = racePhase(model, phase, j.world, results, j);
-  }
-  checkFinal(model, obs, j);
+  let worlds = [j.world];
+  for (const phase of model.phases) worlds = judgePhase(model, phase, worlds, results, j);
+  checkFinalAny(model, obs, worlds, j);
   return j;
+}
+
+/**
+ * Judge one phase from each world the earlier phases left possible, and keep
+ * the worlds that explain what was observed. Serial orders of a racing phase
+ * (interleavePhase) can end in different worlds (a collapse before or after a
+ * write gives different sizes and content); joining them would accept a size
+ * from one order with the content of another, so they are kept apart (grouped
+ * by sizes) and later ops and the final content must fit one of them.
+ */
+function judgePhase(model: CaseModel, phase: Op[][], worlds: World[], results: Map<number, OpResult>, j: Judgement): World[] {
+  const busy = phase.map((ops, t) => ({ ops, t })).filter((x) => x.ops.length > 0);
+  const attempts = worlds.map((w) => {
+    const local: Judgement = { divergences: [], notes: [], world: w };
+    let out: World[];
+    if (busy.length <= 1) {
+      for (const { ops, t } of busy) for (const op of ops) step(model, op, t, w, new SoloView(w), undefined, results, local);
+      out = [w];
+    } else if (needsInterleaving(model, phase)) out = interleavePhase(model, phase, w, results, local);
+    else out = [racePhase(model, phase, w, results, local)];
+    return { local, out };
+  });
+  for (const a of attempts) for (const n of a.local.notes) if (!j.notes.includes(n)) j.notes.push(n);
+  const fine = attempts.filter((a) => a.local.divergences.length === 0);
+  if (fine.length) return groupWorlds(fine.flatMap((a) => a.out));
+  // No world explains the phase: report what the first one saw, and go on from there.
+  const first = attempts[0]!;
+  for (const d of first.local.divergences) if (j.divergences.length < MAX_DIVERGENCES) j.divergences.push(d);
+  return [joinWorlds(first.out)];
+}
+
+const MAX_WORLDS = 16;
+
+/** Worlds with the same sizes, block sizes and devices are joined; different ones stay apart (up to MAX_WORLDS). */
+function groupWorlds(worlds: World[]): World[] {
+  if (worlds.length === 1) return worlds;
+  const groups = new Map<string, World[]>();
+  for (const w of worlds) {
+    const key = [...w.objects.values()].map((o) => `${o.id}:${o.sizes.join(',')}:${o.lbs.join(',')}:${o.active}`).join(';');
+    groups.set(key, [...(groups.get(key) ?? []), w]);
+  }
+  const joined = [...groups.values()].map(joinWorlds);
+  return joined.length > MAX_WORLDS ? [joinWorlds(worlds)] : joined;
+}
+
+/** The final content must fit one of the worlds that are still possible. */
+function checkFinalAny(model: CaseModel, obs: Observation, worlds: World[], j: Judgement): void {
+  const tries = worlds.map((w) => {
+    const local: Judgement = { divergences: [], notes: [], world: w };
+    checkFinal(model, obs, local);
+    return local;
+  });
+  const pick = tries.find((t) => t.divergences.length === 0) ?? tries[0]!;
+  for (const n of pick.notes) if (!j.notes.includes(n)) j.notes.push(n);
+  for (const d of pick.divergences) if (j.divergences.length < MAX_DIVERGENCES) j.divergences.push(d);
+  j.world = pick.world;
 }
 
 function step(model: CaseModel, op: Op, thread: number, world: World, view: View, record: ThreadRecord | undefined, results: Map<number, OpResult>, j: Judgement | undefined): Divergence | undefined {
@@ -205,7 +256,7 @@ export function finalSizes(start: number[], threads: SizeOp[][]): number[] {
   return uniqueSorted([...frontier.values()].flatMap((x) => [...x.sizes]));
 }
 
-function interleavePhase(model: CaseModel, phase: Op[][], start: World, results: Map<number, OpResult>, j: Judgement): World {
+function interleavePhase(model: CaseModel, phase: Op[][], start: World, results: Map<number, OpResult>, j: Judgement): World[] {
   const finals: World[] = [];
   let steps = 0;
   let deepest: { depth: number; d: Divergence } | undefined;
@@ -237,9 +288,9 @@ function interleavePhase(model: CaseModel, phase: Op[][], start: World, results:
     // Carry on from the phase start with every thread's ops applied as observed, so later phases are still judged.
     const w = start.clone();
     phase.forEach((ops) => ops.forEach((op) => semanticsOf(op).apply(op, results.get(op.id)!, new OpCtx(model, w, new SoloView(w), undefined))));
-    return w;
+    return [w];
   }
-  return joinWorlds(finals);
+  return finals;
 }
 
 function joinWorlds(worlds: World[]): World {

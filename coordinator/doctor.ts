@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { type CaseInput, type RunOutcome, validateCase } from '../model/index.ts';
 import { runCase } from '../worker/run-case.ts';
-import type { Requirement, TargetFactory } from '../worker/targets/target.ts';
+import type { TargetFactory } from '../worker/targets/target.ts';
 import {
   type MachineCheck, type ProbeEnv, checkFile, checkFilesystem, checkIoUring, checkKernelModule, checkKvm, checkLoopControl,
   checkNode, checkRoot, checkTool,
@@ -37,19 +37,6 @@ export interface DoctorReport {
   modelWorks: boolean;
 }
 
-/** Tools of the host and QEMU targets, with the Debian 12 package that has each. */
-const HOST_TOOLS: ReadonlyArray<[string, string]> = [
-  ['losetup', 'mount'],
-  ['mkfs.ext4', 'e2fsprogs'],
-  ['mkfs.xfs', 'xfsprogs'],
-  ['mkfs.btrfs', 'btrfs-progs'],
-  ['dmsetup', 'dmsetup'],
-  ['mdadm', 'mdadm'],
-  ['cryptsetup', 'cryptsetup-bin'],
-  ['fio', 'fio'],
-  ['gcc', 'gcc'],
-];
-
 /** The smallest case that runs the whole path: write 4 KiB to a bare disk, read it back. */
 const SELF_TEST_CASE: CaseInput = {
   format: 'blockfarm-case/1',
@@ -67,10 +54,6 @@ const SELF_TEST_CASE: CaseInput = {
     ],
   },
 };
-
-function fromRequirement(r: Requirement): MachineCheck {
-  return { what: r.what, status: r.ok ? 'ok' : 'missing', ...(r.detail ? { detail: r.detail } : {}), ...(r.fix ? { fix: r.fix } : {}) };
-}
 
 async function selfTest(factory: TargetFactory, name: string): Promise<MachineCheck> {
   const what = 'self-test (write then read 4 KiB)';
@@ -99,7 +82,7 @@ async function selfTest(factory: TargetFactory, name: string): Promise<MachineCh
 async function builtTargetReport(kind: TargetKind, factory: TargetFactory): Promise<TargetReport> {
   let checks: MachineCheck[];
   try {
-    checks = (await factory.requirements()).map(fromRequirement);
+    checks = await factory.requirements();
   } catch (err) {
     checks = [{ what: 'requirements', status: 'unknown', detail: `could not list them: ${(err as Error).message}` }];
   }
@@ -111,21 +94,6 @@ async function builtTargetReport(kind: TargetKind, factory: TargetFactory): Prom
 }
 
 async function plannedChecks(kind: TargetKind, env: ProbeEnv): Promise<MachineCheck[]> {
-  if (kind.name === 'host') {
-    return [
-      checkRoot(env),
-      await checkLoopControl(env),
-      await checkIoUring(env),
-      await checkKernelModule('loop', env),
-      await checkKernelModule('dm_mod', env),
-      await checkKernelModule('md_mod', env),
-      await checkFilesystem('ext4', env),
-      await checkFilesystem('xfs', env),
-      await checkFilesystem('btrfs', env),
-      ...(await Promise.all(HOST_TOOLS.map(([t, pkg]) => checkTool(t, pkg, env)))),
-      await checkFile('liburing headers (executor build)', '/usr/include/liburing.h', 'liburing-dev', env),
-    ];
-  }
   if (kind.name === 'qemu') {
     return [
       await checkTool('qemu-system-x86_64', 'qemu-system-x86', env),

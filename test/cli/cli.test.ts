@@ -141,6 +141,13 @@ describe.concurrent('blockfarm run', () => {
     expect(lines(r.stderr)).toEqual([expect.stringContaining('not built yet')]);
   });
 
+  it('refuses the host target without --allow-host: one line, exit 2', async () => {
+    const r = await blockfarm(['run', VALID, '--target', 'host']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toEqual([expect.stringContaining('pass --allow-host')]);
+  });
+
   it('runs a directory as a report: results in name order, summary, worst exit code', async () => {
     const r = await blockfarm(['run', FIXTURES, '--json']);
     expect(r.code).toBe(2);
@@ -184,9 +191,9 @@ describe.concurrent('blockfarm doctor', () => {
     expect(model?.checks.some((c) => c.what.startsWith('self-test') && c.status === 'ok')).toBe(true);
     const host = doc.targets.find((t) => t.name === 'host');
     expect(host?.checks.length).toBeGreaterThan(0);
-    // Until the host target answers for itself, the doctor lists what it will need.
-    if (host && !host.built)
-      for (const tool of ['losetup', 'mkfs.xfs', 'dmsetup', 'mdadm', 'cryptsetup', 'fio']) expect(host.checks.map((c) => c.what)).toContain(tool);
+    // The host target answers for itself: the tools and kernel features it uses.
+    expect(host?.built).toBe(true);
+    for (const what of ['losetup', 'mkfs.xfs', 'e2fsck', 'fio', 'kernel module dm_mod']) expect(host?.checks.map((c) => c.what)).toContain(what);
     for (const t of doc.targets) for (const c of t.checks) expect(['ok', 'missing', 'unknown']).toContain(c.status);
   });
 });

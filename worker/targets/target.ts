@@ -9,6 +9,7 @@
  * Observation (judged later), a crash or hang is a finding, and anything
  * that stops the target itself from working is an infrastructure error.
  */
+import type { MachineCheck } from '../../infra/machine.ts';
 import type { Case, Observation, StackInfo } from '../../model/index.ts';
 
 export interface RunRequest {
@@ -36,26 +37,18 @@ export interface Target {
   /** e.g. 'model', 'host', 'qemu:6.1.0-56-amd64'. */
   readonly name: string;
   /** Why this target cannot run this case (a layer or op it lacks), or undefined. */
-  unsupportedReason(req: RunRequest): string | undefined;
+  unsupportedReason(req: RunRequest): Promise<string | undefined>;
   run(req: RunRequest): Promise<TargetRun>;
   /** Release long-lived resources (VMs, work directories). */
   close(): Promise<void>;
-}
-
-/** What `blockfarm doctor` reports about a target on this machine. */
-export interface Requirement {
-  what: string;
-  ok: boolean;
-  /** How to get it, when missing. */
-  fix?: string;
-  detail?: string;
 }
 
 export interface TargetFactory {
   /** Matches 'model', 'host', 'qemu' or 'qemu:ID'. */
   matches(name: string): boolean;
   create(name: string, opts: TargetOptions): Promise<Target>;
-  requirements(): Promise<Requirement[]>;
+  /** What the target needs from this machine, probed now (shown by `blockfarm doctor`). */
+  requirements(): Promise<MachineCheck[]>;
   describe: string;
 }
 

@@ -21,7 +21,7 @@ import type { Command } from 'commander';
 import { type Divergence, EXIT, type OutcomeKind, type RunOutcome, exitCodeFor } from '../../../model/index.ts';
 import { runCase } from '../../../worker/run-case.ts';
 import { factoryFor } from '../../../worker/targets/registry.ts';
-import type { Target } from '../../../worker/targets/target.ts';
+import { type Target, type TargetOptions, TargetRefused } from '../../../worker/targets/target.ts';
 import { type CaseProblem, type LoadedCase, expandCasePaths, loadCasePaths, problemLine } from '../case-files.ts';
 import type { CliContext, CommandHost } from '../context.ts';
 import { combineExitCodes } from '../exit-codes.ts';
@@ -106,7 +106,7 @@ export function summarize(results: readonly CaseResult[]): RunSummary {
  * end); invalid ones become 'invalid' results in place. The factory must
  * match `targetName` (check with factoryFor first).
  */
-export async function runLoadedCases(loaded: readonly LoadedCase[], targetName: string, ctx: CliContext): Promise<RunReport> {
+export async function runLoadedCases(loaded: readonly LoadedCase[], targetName: string, ctx: CliContext, targetOpts: TargetOptions = {}): Promise<RunReport> {
   const factory = factoryFor(targetName);
   if (!factory) throw new Error(`no target factory for '${targetName}'`);
   const results: CaseResult[] = [];
@@ -114,8 +114,10 @@ export async function runLoadedCases(loaded: readonly LoadedCase[], targetName: 
   let startError: string | undefined;
   if (loaded.some((l) => l.ok)) {
     try {
-      target = await factory.create(targetName, {});
+      target = await factory.create(targetName, targetOpts);
     } catch (err) {
+      // A refusal (--allow-host missing, not root) is the user's to fix: it ends the command.
+      if (err instanceof TargetRefused) throw err;
       startError = `could not start target '${targetName}': ${(err as Error).message}`;
       ctx.log.error({ target: targetName, err }, 'target start failed');
     }
@@ -241,6 +243,7 @@ export function printReport(report: RunReport, opts: { json: boolean; single: bo
 export interface RunOptions {
   target: string;
   json: boolean;
+  allowHost?: boolean;
 }
 
 export async function runCommand(paths: readonly string[], opts: RunOptions, ctx: CliContext): Promise<number> {
@@ -251,7 +254,14 @@ export async function runCommand(paths: readonly string[], opts: RunOptions, ctx
   }
   const expanded = await expandCasePaths(paths);
   const single = paths.length === 1 && expanded.length === 1 && expanded[0]?.file === paths[0];
-  const report = await runLoadedCases(await loadCasePaths(paths), opts.target, ctx);
+  let report: RunReport;
+  try {
+    report = await runLoadedCases(await loadCasePaths(paths), opts.target, ctx, { allowHost: opts.allowHost });
+  } catch (err) {
+    if (!(err instanceof TargetRefused)) throw err;
+    ctx.err(`blockfarm run: target '${opts.target}' refused: ${err.message}`);
+    return err.exitCode;
+  }
   return printReport(report, { json: opts.json, single }, ctx);
 }
 
@@ -260,7 +270,8 @@ export function registerRun(program: Command, host: CommandHost): void {
     .command('run')
     .description('validate case files and run them on a target, judged against the model; directories expand to their *.json files')
     .argument('<paths...>', 'case files or directories of case files')
-    .option('-t, --target <name>', 'where to run: model (host and qemu:<kernel> come later)', 'model')
+    .option('-t, --target <name>', "where to run: model, or host (this machine's kernel; needs --allow-host and root); qemu:<kernel> comes later", 'model')
+    .option('--allow-host', "allow the host target: cases run on this machine's own kernel, and a kernel bug can take the machine down")
     .option('--json', 'print one JSON object on stdout (logs stay on stderr)')
     .addHelpText(
       'after',

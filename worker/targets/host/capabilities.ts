@@ -1,41 +1,41 @@
-/** What this machine's kernel and userland offer, for deciding which cases the host can run. */
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
-import { release } from 'node:os';
-import { delimiter, join } from 'node:path';
+/**
+ * What this machine's kernel and userland offer, for deciding which cases the
+ * host can run. The probes themselves are infra/machine.ts (shared with
+ * `blockfarm doctor`); this adds the per-target cache and the mapping from a
+ * layer's needs to probes.
+ */
+import { checkFilesystem, checkKernelModule, checkRoot, defaultProbeEnv, findExecutable, type ProbeEnv } from '../../../infra/machine.ts';
+import { FS_FACTS } from '../../../model/index.ts';
 
-const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const FS_MODULES = new Set(Object.values(FS_FACTS).map((f) => f.module));
 
-export function findTool(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...SYSTEM_DIRS];
-  for (const d of dirs) {
-    if (!d) continue;
-    const p = join(d, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      /* next */
+export class HostCapabilities {
+  private readonly modules = new Map<string, Promise<boolean>>();
+  private readonly tools = new Map<string, Promise<boolean>>();
+
+  constructor(private readonly env: ProbeEnv = defaultProbeEnv()) {}
+
+  /** Present, built in or loadable. A module we cannot tell about counts as present: set-up will say. */
+  hasModule(name: string): Promise<boolean> {
+    let p = this.modules.get(name);
+    if (!p) {
+      const norm = name.replace(/-/g, '_');
+      p = (FS_MODULES.has(name) ? checkFilesystem(name, this.env) : checkKernelModule(norm, this.env)).then((c) => c.status !== 'missing');
+      this.modules.set(name, p);
     }
+    return p;
   }
-  return undefined;
-}
 
-/** Loaded, built in, or loadable: /sys/module, modules.builtin, modules.dep of the running kernel. */
-export function kernelHasModule(name: string): boolean {
-  const norm = name.replace(/-/g, '_');
-  if (existsSync(`/sys/module/${norm}`)) return true;
-  const dir = `/lib/modules/${release()}`;
-  const lists = ['modules.builtin', 'modules.dep'];
-  const re = new RegExp(`/${norm.replace(/_/g, '[-_]')}\\.ko(\\.[gx]z|\\.zst)?(:|$)`, 'm');
-  return lists.some((f) => {
-    try {
-      return re.test(readFileSync(join(dir, f), 'utf8'));
-    } catch {
-      return false;
+  hasTool(name: string): Promise<boolean> {
+    let p = this.tools.get(name);
+    if (!p) {
+      p = findExecutable(name, this.env).then((x) => x !== undefined);
+      this.tools.set(name, p);
     }
-  });
-}
+    return p;
+  }
 
-export function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
+  isRoot(): boolean {
+    return checkRoot(this.env).status === 'ok';
+  }
 }

@@ -17,7 +17,7 @@ import type { ExecEvent, ExecPlan } from '../../executor/protocol.ts';
 import { compilePlan } from '../../plan/compile.ts';
 import { makeSetupEnv } from '../../plan/env.ts';
 import type { CheckResult, RunRequest, Target, TargetRun } from '../target.ts';
-import { findTool, kernelHasModule } from './capabilities.ts';
+import { HostCapabilities } from './capabilities.ts';
 import { KmsgCursor } from './kmsg.ts';
 import { sweepRunDir, undoRemaining } from './teardown.ts';
 
@@ -40,16 +40,16 @@ export interface HostTargetOptions {
 export class HostTarget implements Target {
   readonly name = 'host';
 
+  private readonly caps = new HostCapabilities();
+
   constructor(private readonly opts: HostTargetOptions) {}
 
-  unsupportedReason(req: RunRequest): string | undefined {
+  async unsupportedReason(req: RunRequest): Promise<string | undefined> {
     for (const l of req.info.layers) {
       const m = layerModule(l);
       const needs = m.needs(l);
-      const module = needs.modules.find((x) => !kernelHasModule(x));
-      if (module) return `this kernel has no ${module} (needed by ${l.kind} layer '${l.id}')`;
-      const tool = needs.tools.find((x) => !findTool(x));
-      if (tool) return `${tool} is not installed (needed by ${l.kind} layer '${l.id}')`;
+      for (const x of needs.modules) if (!(await this.caps.hasModule(x))) return `this kernel has no ${x} (needed by ${l.kind} layer '${l.id}')`;
+      for (const x of needs.tools) if (!(await this.caps.hasTool(x))) return `${x} is not installed (needed by ${l.kind} layer '${l.id}')`;
       if (!m.setup) return `the host target cannot build ${l.kind} layers ('${l.id}')`;
     }
     return undefined;

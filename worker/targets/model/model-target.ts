@@ -10,7 +10,7 @@ import type { RunRequest, Target, TargetFactory, TargetRun } from '../target.ts'
 export class ModelTarget implements Target {
   readonly name = 'model';
 
-  unsupportedReason(): string | undefined {
+  async unsupportedReason(): Promise<string | undefined> {
     return undefined;
   }
 
@@ -25,5 +25,5 @@ export const modelTargetFactory: TargetFactory = {
   describe: 'the reference model, in process (always available)',
   matches: (name) => name === 'model',
   create: async () => new ModelTarget(),
-  requirements: async () => [{ what: 'nothing: the model runs in process', ok: true }],
+  requirements: async () => [{ what: 'nothing: the model runs in process', status: 'ok' }],
 };

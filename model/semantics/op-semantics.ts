@@ -27,6 +27,12 @@ export interface Expected {
   /** A shorter count is fine: RWF_NOWAIT ('any'), or an IO error cut it short ('errors'). */
   partialAny: boolean;
   partialOnErrors: boolean;
+  /**
+   * Any count from this one up to the largest full count is fine: a read racing a
+   * size change (a truncate, an extending write that moves EOF page by page) stops
+   * wherever EOF was when it got there.
+   */
+  minCount?: number;
   errnos: string[];
   signal: boolean;
   mustSignal: boolean;

@@ -271,7 +271,9 @@ function interleavePhase(model: CaseModel, phase: Op[][], start: World, results:
       if (pos[t]! >= ops.length || steps > MAX_INTERLEAVING_STEPS) return;
       steps++;
       const w = world.clone();
-      const d = step(model, ops[pos[t]!]!, t, w, new SoloView(w), undefined, results, undefined);
+      const op = ops[pos[t]!]!;
+      const view = op.kind === 'read' || op.kind === 'mmap-read' ? inFlightView(model, phase, pos, t, w, results) : new SoloView(w);
+      const d = step(model, op, t, w, view, undefined, results, undefined);
       if (d) {
         if (!deepest || depth > deepest.depth) deepest = { depth, d };
         return;
@@ -291,6 +293,27 @@ function interleavePhase(model: CaseModel, phase: Op[][], start: World, results:
     return [w];
   }
   return finals;
+}
+
+/**
+ * The orders above make each op atomic, which holds for the ops that take the
+ * inode lock against each other (collapse, insert, writes), but not for a
+ * read against a write: a read copies page by page without that lock, so it
+ * may see, per byte, what the write another thread has in flight puts there.
+ * The view of a read therefore adds the next pending write of every other
+ * thread (and the EOF it may move).
+ */
+function inFlightView(model: CaseModel, phase: Op[][], pos: number[], t: number, w: World, results: Map<number, OpResult>): View {
+  const records: ThreadRecord[] = [];
+  phase.forEach((ops, u) => {
+    const next = u === t ? undefined : ops[pos[u]!];
+    if (!next || (next.kind !== 'write' && next.kind !== 'mmap-write')) return;
+    const c = w.clone();
+    const rec = new ThreadRecord(model);
+    semanticsOf(next).apply(next, results.get(next.id)!, new OpCtx(model, c, new SoloView(c), rec));
+    records.push(rec);
+  });
+  return records.length ? new RacingView(w, w, Interference.from(records), model) : new SoloView(w);
 }
 
 function joinWorlds(worlds: World[]): World {

@@ -168,6 +168,21 @@ describe('collapse-range racing a write (serial orders explored)', () => {
     expect(judge(b, observed(16384, runs(0, [12288, { op: 1, delta: 4096 }], [4096, { op: 4, delta: 4096 }]))).verdict).toBe('divergence');
   });
 
+  it('with a collapse in the phase, a read racing a write still sees old or new bytes per byte', () => {
+    // The collapse (far from the bytes read) makes the model walk serial orders; the read and the
+    // write do not exclude each other, so a mix is legitimate - but not zeroes or another op.
+    const b = fileCase('ext4', [
+      [write(1, 'f', 0, 65536), barrier(10, 'a'), fallocate(2, 'f', 'collapse-range', 32768, 4096), barrier(11, 'b')],
+      [barrier(12, 'a'), write(3, 'f', 0, 8192), barrier(13, 'b')],
+      [barrier(14, 'a'), read(4, 'f', 0, 8192), barrier(15, 'b')],
+    ]);
+    const obs = observe(b);
+    for (const r of [runs(0, [8192, 1]), runs(0, [8192, 3]), runs(0, [4096, 3], [4096, 1]), runs(0, [100, 1], [8092, 3])])
+      expect(opDivergences(b, withResult(obs, 4, ok(8192, r)), 4)).toEqual([]);
+    expect(opDivergences(b, withResult(obs, 4, ok(8192, runs(0, [4096, 3], [4096, 'zero']))), 4)).toHaveLength(1);
+    expect(opDivergences(b, withResult(obs, 4, ok(8192, runs(0, [4096, 3], [4096, { op: 1, delta: 4096 }]))), 4)).toHaveLength(1);
+  });
+
   it('an EINVAL from the collapse is explained by no order here (the range is always inside EOF)', () => {
     const b = prog();
     const obs = withResult(observe(b), 3, { ret: -1, errno: 'EINVAL' });

@@ -80,6 +80,12 @@ function blockExpectation(op: FallocateOp, ctx: OpCtx): Expected {
   return e;
 }
 
+/** Keep only the possible sizes an observed outcome agrees with (none agreeing: keep them all). */
+function keepSizes(o: { sizes: number[] }, ok: (size: number) => boolean): void {
+  const kept = o.sizes.filter(ok);
+  if (kept.length) o.sizes = kept;
+}
+
 export const fallocateSemantics: OpSemantics<FallocateOp> = {
   objects: (op) => [op.target],
   shifts: (op) => (SHIFTING.has(op.mode) ? op.target : undefined),
@@ -125,10 +131,13 @@ export const fallocateSemantics: OpSemantics<FallocateOp> = {
         return;
       }
       case 'collapse-range':
+        // It succeeded, so EOF was past the range: drop the sizes for which it is EINVAL.
+        keepSizes(o, (s) => end < s);
         ctx.shift(t, op.offset, -op.length);
         ctx.resize(t, { kind: 'sub', v: op.length });
         return;
       case 'insert-range':
+        keepSizes(o, (s) => op.offset < s);
         ctx.dropTail(t);
         ctx.shift(t, op.offset, op.length);
         ctx.write(t, op.offset, end, ctx.table.zero);

@@ -96,11 +96,17 @@ export class OpCtx {
 
   resize(obj: string, op: SizeOp): void {
     const o = this.obj(obj);
-    const before = Math.min(...o.sizes);
+    const beforeMax = Math.max(...o.sizes);
+    const shrinks = o.sizes.some((s) => applySizeOp(s, op) < s);
     o.sizes = uniqueSorted(o.sizes.map((s) => applySizeOp(s, op)));
-    const after = Math.min(...o.sizes);
-    // Bytes past EOF are gone: a file that grows again reads zeroes there.
-    if (after < before) this.clearFrom(obj, after);
+    const afterMin = Math.min(...o.sizes);
+    const afterMax = Math.max(...o.sizes);
+    // Bytes past EOF are gone: a file that grows again reads zeroes there. With several possible
+    // sizes (a race left EOF open), only bytes past every EOF are surely gone; below the largest
+    // EOF a byte still holds data in the worlds where it is inside the file, and may read as
+    // zeroes where it is not.
+    if (afterMax < beforeMax) this.clearFrom(obj, afterMax);
+    if (shrinks && afterMin < afterMax) this.writeMaybe(obj, afterMin, afterMax, this.table.zero);
     this.record?.size(obj, op);
   }
 

@@ -134,6 +134,27 @@ describe('truncate racing a write', () => {
   });
 });
 
+describe('an op after a race that left the size open', () => {
+  it('a collapse that succeeded rules out the sizes for which it is EINVAL', () => {
+    // Two truncates race: the file ends 0 or 8193 bytes long. Then a 4 KiB write and a collapse
+    // of [4096, 8192): the collapse is valid only if the file was 8193 bytes long.
+    const b = fileCase('ext4', [
+      [truncate(1, 'f', 0), barrier(2, 'p1'), write(3, 'f', 0, 4096), fallocate(4, 'f', 'collapse-range', 4096, 4096)],
+      [truncate(5, 'f', 8193), barrier(6, 'p1')],
+    ]);
+    const obs = observe(b);
+    expect(resultOf(obs, 4)).toEqual({ op: 4, ret: 0 });
+    // 8193 - 4096 = 4097 bytes: op 3's page and one zero byte.
+    expect(finalDivergences(b, obs, 'f', 4097, runs(0, [4096, 3], [1, 'zero']))).toEqual([]);
+    expect(judge(b, obs).verdict).toBe('pass');
+    // Had the file been 4096 bytes long, the collapse would have failed, leaving op 3's page.
+    const einval = withResult(obs, 4, { ret: -1, errno: 'EINVAL' });
+    expect(finalDivergences(b, einval, 'f', 4096, runs(0, [4096, 3]))).toEqual([]);
+    // After a successful collapse, an empty file is not possible.
+    expect(finalDivergences(b, obs, 'f', 0, []).map((d) => d.class)).toContain('size-mismatch');
+  });
+});
+
 describe('collapse-range racing a write (serial orders explored)', () => {
   // Thread 0 fills 16 KiB, then (after barrier b1) collapses the first 4 KiB while thread 1
   // writes the last 4 KiB; after barrier b2 thread 0 reads everything.

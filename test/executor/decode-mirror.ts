@@ -3,11 +3,14 @@
  * (worker/executor/decode.c): after an 'unknown' byte, candidates are tried
  * again only at addresses that are multiples of 16, must match at least
  * min(4, remaining) bytes there, and an accepted run is extended backwards
- * over the unknown bytes it explains. The C decoder must equal this exactly.
+ * over the unknown bytes it explains. A candidate with a home is tried at
+ * a run start only when the address is inside it. The C decoder must equal
+ * this exactly.
  */
 import { type DecodedExtent, type ObservedSource, patternBytes } from '../../model/pattern.ts';
 
-export type Cand = { op: number; delta: number };
+/** home: where the candidate's bytes can be; it is tried only at addresses inside (the executor's index). */
+export type Cand = { op: number; delta: number; home?: [number, number] };
 
 export function decodeMirror(seed: number, bytes: Uint8Array, addr: number, candidates: Cand[]): DecodedExtent[] {
   const windows = new Map<string, Uint8Array>();
@@ -20,11 +23,12 @@ export function decodeMirror(seed: number, bytes: Uint8Array, addr: number, cand
   };
   const matches = (src: ObservedSource, i: number) =>
     src === 'zero' ? bytes[i] === 0 : src === 'unknown' ? false : bytes[i] === patternAt(src, i);
-  const all: ObservedSource[] = ['zero', ...candidates];
+  const all: Array<'zero' | Cand> = ['zero', ...candidates];
   const longest = (i: number): [ObservedSource, number] => {
     let best: ObservedSource = 'unknown';
     let bestLen = 0;
     for (const c of all) {
+      if (c !== 'zero' && c.home && (addr + i < c.home[0] || addr + i >= c.home[1])) continue;
       let n = 0;
       while (i + n < bytes.length && n < 8 && matches(c, i + n)) n++;
       if (n > bestLen) {

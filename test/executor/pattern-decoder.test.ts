@@ -42,12 +42,12 @@ interface Sample {
  * Bytes made of segments: several ops' patterns, zeroes, and (noisy) random
  * bytes and patterns at deltas the candidates do not know.
  */
-function sample(caseSeed: number, noisy: boolean): Sample {
+function sample(caseSeed: number, noisy: boolean, at?: (len: number, r: () => number) => number): Sample {
   const r = rng(caseSeed);
   const int = (n: number) => Math.floor(r() * n);
   const seed = int(2 ** 32);
   const addrs = [0, 512 * int(1000), int(2 ** 40), 2 ** 32 - 7 - int(100), int(4096)];
-  const addr = addrs[int(addrs.length)]!;
+  const pickedAddr = addrs[int(addrs.length)]!;
   const ops = [1 + int(50), 100 + int(50), 2 ** 31 - 1];
   const deltas = [0, 512, -4096];
   const candidates: Cand[] = [];
@@ -55,6 +55,7 @@ function sample(caseSeed: number, noisy: boolean): Sample {
   if (!noisy && candidates.length === 0) candidates.push({ op: ops[0]!, delta: 0 });
   const parts: number[] = [];
   const total = 1 + int(3000);
+  const addr = at ? at(total, r) : pickedAddr;
   while (parts.length < total) {
     const pos = parts.length;
     const kind = r();
@@ -141,6 +142,26 @@ describe('decoder (C) against decodeBytes', () => {
       }
     });
     expect(chanceMatches).toBeGreaterThan(0); // the generator does produce the documented difference
+  });
+
+  it('tries a candidate with a home only inside it (the index of plan runs), across 64 KiB buckets', async () => {
+    const samples = Array.from({ length: 200 }, (_, k) => {
+      // Straddle a 64 KiB bucket boundary, and give homes of every shape: none, narrow, huge, elsewhere.
+      const s = sample(30000 + k, true, (len, r) => 65536 * (1 + Math.floor(r() * 100)) - Math.floor(r() * len));
+      const r = rng(k);
+      const addr = s.addr;
+      const candidates = s.candidates.map((c) => {
+        const x = r();
+        if (x < 0.2) return c;
+        if (x < 0.3) return { ...c, home: [0, 2 ** 40] as [number, number] };
+        if (x < 0.4) return { ...c, home: [addr + 10 ** 6, addr + 10 ** 6 + 4096] as [number, number] };
+        const a = addr + Math.floor(r() * s.bytes.length) - 50;
+        return { ...c, home: [a, a + Math.floor(r() * s.bytes.length)] as [number, number] };
+      });
+      return { ...s, candidates };
+    });
+    const got = await decodeInC(samples);
+    samples.forEach((s, k) => expect(norm(got[k]!), `case ${30000 + k}`).toEqual(norm(decodeMirror(s.seed, s.bytes, s.addr, s.candidates))));
   });
 
   it('gives the same runs when fed in chunks (as final reads do) as in one piece', async () => {

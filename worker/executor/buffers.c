@@ -16,14 +16,28 @@ static size_t round_up(size_t x, size_t a)
 	return (x + a - 1) / a * a;
 }
 
-static int prepare_heap(struct io_buffer *b, size_t align, size_t len, bool is_write, uint32_t seed, uint32_t op, int64_t addr)
+void heap_cache_free(struct heap_cache *h)
 {
-	void *base;
-	b->size = round_up(align + len, PAGE_SIZE_);
-	int e = posix_memalign(&base, PAGE_SIZE_, b->size);
-	if (e)
-		return e;
-	b->base = base;
+	free(h->p);
+	h->p = NULL;
+	h->size = 0;
+}
+
+static int prepare_heap(struct io_buffer *b, size_t align, size_t len, bool is_write, uint32_t seed, uint32_t op, int64_t addr,
+			struct heap_cache *heap)
+{
+	size_t size = round_up(align + len, PAGE_SIZE_);
+	if (heap->size < size) {
+		void *p;
+		int e = posix_memalign(&p, PAGE_SIZE_, size);
+		if (e)
+			return e;
+		heap_cache_free(heap);
+		heap->p = p;
+		heap->size = size;
+	}
+	b->base = heap->p;
+	b->size = size;
 	b->p = b->base + align;
 	if (is_write)
 		pattern_fill(b->p, len, seed, op, addr);
@@ -77,14 +91,14 @@ static int prepare_mmap(struct io_buffer *b, const char *path, int64_t offset, s
 }
 
 int buffer_prepare(struct io_buffer *b, const struct buffer_spec *s, const char *path, size_t len, bool is_write, uint32_t seed,
-		   uint32_t op, int64_t addr)
+		   uint32_t op, int64_t addr, struct heap_cache *heap)
 {
 	memset(b, 0, sizeof *b);
 	b->placement = s->placement;
 	size_t align = (size_t)s->align;
 	switch (s->placement) {
 	case BUF_HEAP:
-		return prepare_heap(b, align, len, is_write, seed, op, addr);
+		return prepare_heap(b, align, len, is_write, seed, op, addr, heap);
 	case BUF_ANON:
 		return prepare_anon(b, align, s->touched_pages, len, is_write, seed, op, addr);
 	case BUF_MMAP:
@@ -97,9 +111,7 @@ void buffer_release(struct io_buffer *b)
 {
 	if (!b->base)
 		return;
-	if (b->placement == BUF_HEAP)
-		free(b->base);
-	else
+	if (b->placement != BUF_HEAP) /* heap buffers belong to the thread's heap_cache */
 		munmap(b->base, b->size);
 	memset(b, 0, sizeof *b);
 }

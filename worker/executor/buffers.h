@@ -17,6 +17,17 @@
 /* What a read buffer holds before the read: not zero, so bytes the kernel claims but never wrote decode as unknown. */
 #define POISON 0xee
 
+/*
+ * A thread's reusable heap buffer: ordinary memory that stays faulted in, so
+ * a heap op costs no allocation and no page faults (fio-like per-op cost).
+ */
+struct heap_cache {
+	uint8_t *p;
+	size_t size;
+};
+
+void heap_cache_free(struct heap_cache *h);
+
 struct io_buffer {
 	uint8_t *p; /* base + align */
 	uint8_t *base;
@@ -32,7 +43,7 @@ struct io_buffer {
  * substituted mmap path. Returns 0 or an errno.
  */
 int buffer_prepare(struct io_buffer *b, const struct buffer_spec *s, const char *path, size_t len, bool is_write, uint32_t seed,
-		   uint32_t op, int64_t addr);
+		   uint32_t op, int64_t addr, struct heap_cache *heap);
 void buffer_release(struct io_buffer *b);
 
 #endif

@@ -21,6 +21,13 @@
  * and is directly followed by more garbage or another op's data may be
  * reported as 'unknown'. Runs that follow a known run (op to op, op to zero,
  * slivers of 1-3 bytes between writes) are found at the exact byte, as in TS.
+ *
+ * Candidates with a home (see decode.h; the executor gives every candidate
+ * whose op is a write of the plan the range that op wrote, shifted by -delta)
+ * are only tried at addresses inside it: elsewhere the op's pattern was
+ * never written, so a match there is chance. This keeps a run start at a
+ * few dozen lookups when a case has thousands of (op, delta) candidates; the
+ * only bytes it changes are chance matches, which become 'unknown'.
  */
 #include "decode.h"
 
@@ -33,6 +40,7 @@
 
 bool cand_set_init(struct cand_set *cs, uint32_t seed, const int64_t (*pairs)[2], size_t n)
 {
+	memset(cs, 0, sizeof *cs);
 	cs->seed = seed;
 	cs->n = n;
 	cs->v = calloc(n ? n : 1, sizeof *cs->v);
@@ -46,11 +54,94 @@ bool cand_set_init(struct cand_set *cs, uint32_t seed, const int64_t (*pairs)[2]
 	return true;
 }
 
+void cand_set_home(struct cand_set *cs, size_t k, int64_t start, int64_t end)
+{
+	cs->v[k].homed = true;
+	cs->v[k].home_start = start;
+	cs->v[k].home_end = end;
+}
+
+#define BUCKET_SHIFT 16
+/* A home wider than this many buckets (16 MiB) is cheaper to try everywhere. */
+#define MAX_BUCKETS_PER_HOME 256
+
+struct bucket {
+	int64_t key;
+	bool used;
+	uint32_t *idx; /* candidate indexes, ascending */
+	uint32_t n, cap;
+};
+
+static struct bucket *bucket_slot(const struct cand_set *cs, int64_t key)
+{
+	size_t mask = cs->nbuckets - 1;
+	size_t h = (size_t)((uint64_t)key * 0x9e3779b97f4a7c15ULL >> 20) & mask;
+	while (cs->buckets[h].used && cs->buckets[h].key != key)
+		h = (h + 1) & mask;
+	return &cs->buckets[h];
+}
+
+static bool push_idx(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
+{
+	if (*n == *cap) {
+		uint32_t c = *cap ? *cap * 2 : 4;
+		uint32_t *p = realloc(*v, c * sizeof *p);
+		if (!p)
+			return false;
+		*v = p;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return true;
+}
+
+static bool is_wide(const struct candidate *c)
+{
+	return !c->homed || c->home_end <= c->home_start ||
+	       ((c->home_end - 1) >> BUCKET_SHIFT) - (c->home_start >> BUCKET_SHIFT) >= MAX_BUCKETS_PER_HOME;
+}
+
+bool cand_set_index(struct cand_set *cs)
+{
+	size_t spans = 0;
+	for (size_t k = 0; k < cs->n; k++)
+		if (!is_wide(&cs->v[k]))
+			spans += (size_t)(((cs->v[k].home_end - 1) >> BUCKET_SHIFT) - (cs->v[k].home_start >> BUCKET_SHIFT) + 1);
+	cs->nbuckets = 16;
+	while (cs->nbuckets < 2 * spans)
+		cs->nbuckets *= 2;
+	cs->buckets = calloc(cs->nbuckets, sizeof *cs->buckets);
+	cs->wide = calloc(cs->n ? cs->n : 1, sizeof *cs->wide);
+	if (!cs->buckets || !cs->wide)
+		return false;
+	uint32_t nwide = 0;
+	for (size_t k = 0; k < cs->n; k++) {
+		const struct candidate *c = &cs->v[k];
+		if (is_wide(c)) {
+			cs->wide[nwide++] = (uint32_t)k;
+			continue;
+		}
+		for (int64_t b = c->home_start >> BUCKET_SHIFT; b <= (c->home_end - 1) >> BUCKET_SHIFT; b++) {
+			struct bucket *s = bucket_slot(cs, b);
+			s->used = true;
+			s->key = b;
+			if (!push_idx(&s->idx, &s->n, &s->cap, (uint32_t)k))
+				return false;
+		}
+	}
+	cs->nwide = nwide;
+	cs->indexed = true;
+	return true;
+}
+
 void cand_set_free(struct cand_set *cs)
 {
+	for (size_t k = 0; cs->buckets && k < cs->nbuckets; k++)
+		free(cs->buckets[k].idx);
+	free(cs->buckets);
+	free(cs->wide);
 	free(cs->v);
-	cs->v = NULL;
-	cs->n = 0;
+	memset(cs, 0, sizeof *cs);
 }
 
 void runs_free(struct runs *r)
@@ -133,21 +224,55 @@ static size_t match_len(const struct decoder *d, long cur, const uint8_t *b, siz
 	return pattern_match(b, n, c->key, addr + c->delta);
 }
 
+struct best {
+	long src;
+	size_t len;
+};
+
+/* Consider source c (CUR_ZERO or 1 + candidate index) for a run at b[0]. */
+static inline void consider(const struct decoder *d, long c, const uint8_t *b, size_t look, int64_t addr, struct best *best)
+{
+	size_t l = match_len(d, c, b, look, addr);
+	if (l > best->len) {
+		best->src = c;
+		best->len = l;
+	}
+}
+
+/* The sources to try at addr, in plan order: with an index, the wide ones merged with addr's bucket. */
+static void consider_all(const struct decoder *d, const uint8_t *b, size_t look, int64_t addr, struct best *best)
+{
+	const struct cand_set *cs = d->cs;
+	consider(d, CUR_ZERO, b, look, addr, best);
+	if (!cs->indexed) {
+		for (size_t k = 0; k < cs->n && best->len < look; k++)
+			consider(d, (long)k + 1, b, look, addr, best);
+		return;
+	}
+	const struct bucket *bk = bucket_slot(cs, addr >> BUCKET_SHIFT);
+	uint32_t nb = bk->used ? bk->n : 0;
+	size_t i = 0, j = 0;
+	/* Stop once a match fills the look-ahead: nothing later in plan order can be strictly longer. */
+	while ((i < cs->nwide || j < nb) && best->len < look) {
+		uint32_t k;
+		if (j == nb || (i < cs->nwide && cs->wide[i] < bk->idx[j]))
+			k = cs->wide[i++];
+		else {
+			k = bk->idx[j++];
+			const struct candidate *c = &cs->v[k];
+			if (addr < c->home_start || addr >= c->home_end)
+				continue;
+		}
+		consider(d, (long)k + 1, b, look, addr, best);
+	}
+}
+
 /* The source with the longest match at b[0] over `look` bytes, if at least min_len long; else CUR_UNKNOWN. */
 static long pick(const struct decoder *d, const uint8_t *b, size_t look, int64_t addr, size_t min_len)
 {
-	long best = CUR_UNKNOWN;
-	size_t best_len = 0;
-	for (long c = CUR_ZERO; c <= (long)d->cs->n; c++) {
-		size_t l = match_len(d, c, b, look, addr);
-		if (l > best_len) {
-			best = c;
-			best_len = l;
-			if (best_len == look)
-				break; /* nothing later can be strictly longer */
-		}
-	}
-	return best_len >= min_len && best_len > 0 ? best : CUR_UNKNOWN;
+	struct best best = { CUR_UNKNOWN, 0 };
+	consider_all(d, b, look, addr, &best);
+	return best.len >= min_len && best.len > 0 ? best.src : CUR_UNKNOWN;
 }
 
 static bool byte_matches(const struct decoder *d, long c, uint8_t b, int64_t addr)

@@ -37,16 +37,35 @@ struct runs {
 struct candidate {
 	int64_t op, delta;
 	uint32_t key; /* pattern_key(seed, op) */
+	/*
+	 * Where this source's bytes can be: op wrote [o, o+len), so (op, delta)
+	 * explains address x only if x + delta is in there. Elsewhere a match is
+	 * chance. Without a home (op is not a write of the plan) it is tried everywhere.
+	 */
+	bool homed;
+	int64_t home_start, home_end;
 };
+
+struct bucket; /* candidates by 64 KiB address bucket of their home */
 
 struct cand_set {
 	uint32_t seed;
 	struct candidate *v;
 	size_t n;
+	/* After cand_set_index: candidates tried everywhere, and the others by bucket. */
+	bool indexed;
+	uint32_t *wide;
+	size_t nwide;
+	struct bucket *buckets;
+	size_t nbuckets; /* capacity, a power of two */
 };
 
-/* Precompute keys; returns false when out of memory. */
+/* Precompute keys; returns false when out of memory. Every candidate starts without a home. */
 bool cand_set_init(struct cand_set *cs, uint32_t seed, const int64_t (*pairs)[2], size_t n);
+/* Candidate k's bytes can only be at [start, end) (set before cand_set_index). */
+void cand_set_home(struct cand_set *cs, size_t k, int64_t start, int64_t end);
+/* Build the index: from then on a run start tries only zero, the candidates without a home and those whose home covers the address. */
+bool cand_set_index(struct cand_set *cs);
 void cand_set_free(struct cand_set *cs);
 
 /* Decoder state: `cur` is the source of the run in progress. */

@@ -190,6 +190,7 @@ void worker_release(struct worker *w)
 		io_uring_queue_exit(&w->ring);
 		w->ring_ready = false;
 	}
+	heap_cache_free(&w->heap);
 }
 
 /* ------------------------------------------------------------ read / write */
@@ -285,7 +286,7 @@ static void do_data(struct worker *w, const struct op *op, struct op_result *r)
 	if ((e = get_fd(w, op->path, op->direct, dsync_open, wr, &fd)))
 		return set_errno(r, e);
 	struct io_buffer b;
-	if ((e = buffer_prepare(&b, &op->buf, op->buf.path, len, wr, g_run.plan->seed, (uint32_t)op->id, op->offset)))
+	if ((e = buffer_prepare(&b, &op->buf, op->buf.path, len, wr, g_run.plan->seed, (uint32_t)op->id, op->offset, &w->heap)))
 		return set_errno(r, e);
 	struct iovec iov[1024];
 	int niov = cut_iovecs(iov, b.p, len, op->vectors);
@@ -313,8 +314,11 @@ static void do_data(struct worker *w, const struct op *op, struct op_result *r)
 	r->us = us_since(t0);
 
 	if (abandoned) {
+		/* The kernel may still use the buffer: keep it (and the heap cache) as it is. */
 		r->abandoned = true;
-		return; /* the buffer stays allocated: the kernel may still use it */
+		w->heap.p = NULL;
+		w->heap.size = 0;
+		return;
 	}
 	set_ret(r, ret);
 	if (!wr && ret > 0)

@@ -643,10 +643,18 @@ void jw_str(struct jw *w, const char *s)
 
 void jw_int(struct jw *w, int64_t v)
 {
-	char b[32];
-	snprintf(b, sizeof b, "%lld", (long long)v);
+	/* By hand: snprintf showed up in per-op profiles. */
+	char b[24];
+	char *q = b + sizeof b;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--q = '-';
 	sep(w);
-	puts_(w, b);
+	put(w, q, (size_t)(b + sizeof b - q));
 }
 
 void jw_bool(struct jw *w, bool v)

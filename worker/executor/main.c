@@ -277,6 +277,47 @@ static void resolve(struct plan *p, const struct vars *v)
 #undef RESOLVE
 }
 
+/*
+ * Give each candidate whose op is a write of this plan the range where its
+ * bytes can be (see decode.h), then index them: with thousands of (op,
+ * delta) candidates a run start would otherwise try every one of them.
+ */
+struct written {
+	int64_t id, offset, length;
+};
+
+static int by_id(const void *a, const void *b)
+{
+	const struct written *x = a, *y = b;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static bool index_candidates(const struct plan *p, struct cand_set *cs)
+{
+	size_t n = 0;
+	for (size_t t = 0; t < p->nthreads; t++)
+		n += p->threads[t].n;
+	struct written *w = calloc(n ? n : 1, sizeof *w);
+	if (!w)
+		return false;
+	size_t nw = 0;
+	for (size_t t = 0; t < p->nthreads; t++)
+		for (size_t i = 0; i < p->threads[t].n; i++) {
+			const struct op *op = &p->threads[t].v[i];
+			if (op->kind == OP_WRITE || op->kind == OP_MMAP_WRITE)
+				w[nw++] = (struct written){ op->id, op->offset, op->length };
+		}
+	qsort(w, nw, sizeof *w, by_id);
+	for (size_t k = 0; k < cs->n; k++) {
+		struct written key = { .id = cs->v[k].op };
+		const struct written *x = bsearch(&key, w, nw, sizeof *w, by_id);
+		if (x)
+			cand_set_home(cs, k, x->offset - cs->v[k].delta, x->offset + x->length - cs->v[k].delta);
+	}
+	free(w);
+	return cand_set_index(cs);
+}
+
 static const char *stop_reason(void)
 {
 	return g_stop == SIGINT ? "interrupted by SIGINT" : g_stop == SIGHUP ? "interrupted by SIGHUP" : "interrupted by SIGTERM";
@@ -326,7 +367,8 @@ int main(int argc, char **argv)
 	static struct vars vars;
 	parse_or_exit(&plan);
 	g_run.plan = &plan;
-	if (!cand_set_init(&g_run.cands, plan.seed, (const int64_t(*)[2])plan.cands, plan.ncands))
+	if (!cand_set_init(&g_run.cands, plan.seed, (const int64_t(*)[2])plan.cands, plan.ncands) ||
+	    !index_candidates(&plan, &g_run.cands))
 		finish(EXIT_INTERNAL, false, "out of memory");
 
 	size_t done = 0;

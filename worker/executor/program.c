@@ -79,8 +79,12 @@ static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 
 static void emit_result(const struct worker *w, const struct op *op, const struct op_result *r)
 {
-	struct jw j;
-	jw_init(&j);
+	/* One writer per thread, reused: no allocation per op. */
+	static __thread struct jw j;
+	if (!j.cap)
+		jw_init(&j);
+	else
+		jw_reset(&j);
 	jw_obj_begin(&j);
 	jw_kstr(&j, "ev", "result");
 	jw_kint(&j, "op", op->id);
@@ -97,12 +101,25 @@ static void emit_result(const struct worker *w, const struct op *op, const struc
 	jw_kint(&j, "us", r->us);
 	jw_obj_end(&j);
 	emit(&j);
-	jw_free(&j);
+	if (j.cap > (1 << 20))
+		jw_free(&j); /* do not keep a huge decode result around */
+}
+
+/* BLOCKFARM_EXEC_STATS=1: per thread, ops done and their rate, on stderr (for benchmarks). */
+static void print_stats(const struct worker *w, size_t done, int64_t first, int64_t last, int64_t us)
+{
+	if (!getenv("BLOCKFARM_EXEC_STATS") || !done)
+		return;
+	double ms = (double)(last - first) / 1e6;
+	fprintf(stderr, "stats: thread %d: %zu ops in %.1f ms = %.0f ops/s, %.2f us/op of which %.2f us in syscalls\n", w->index, done, ms,
+		ms > 0 ? (double)done / ms * 1e3 : 0.0, ms * 1e3 / (double)done, (double)us / (double)done);
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	size_t done = 0;
+	int64_t first = 0, last = 0, us = 0;
 	for (size_t k = 0; k < w->ops->n && !atomic_load(&g_abort); k++) {
 		const struct op *op = &w->ops->v[k];
 		/* Waiting at a barrier is waiting for the others, who are timed themselves. */
@@ -111,13 +128,20 @@ static void *worker_main(void *arg)
 			atomic_store(&w->busy_since, now_ns());
 		}
 		struct op_result r;
+		int64_t t0 = now_ns();
 		run_op(w, op, &r);
 		atomic_store(&w->busy_since, 0);
 		if (r.abandoned)
 			break;
 		emit_result(w, op, &r);
 		runs_free(&r.data);
+		if (!first)
+			first = t0;
+		last = now_ns();
+		us += r.us;
+		done++;
 	}
+	print_stats(w, done, first, last, us);
 	worker_release(w);
 	pthread_mutex_lock(&done_mu);
 	atomic_store(&w->done, true);

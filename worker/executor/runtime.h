@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buffers.h"
 #include "decode.h"
 #include "plan.h"
 
@@ -43,6 +44,8 @@ struct worker {
 	size_t nfds, capfds;
 	struct map_entry *maps;
 	size_t nmaps, capmaps;
+
+	struct heap_cache heap;
 
 	struct io_uring ring;
 	bool ring_ready;

@@ -4,8 +4,11 @@
  * pattern and decoder against model/pattern.ts in a single process.
  *
  *   --pattern  {"seed":S,"op":O,"addr":A,"len":N}               -> {"hex":"..."}
- *   --decode   {"seed":S,"addr":A,"candidates":[{"op":O,"delta":D}],"hex":"..."}
+ *   --decode   {"seed":S,"addr":A,"candidates":[{"op":O,"delta":D,"home"?:[S,E]}],"hex":"...","chunk"?:N}
  *                                                               -> {"runs":[DecodedRun...]}
+ *
+ * A candidate's optional home is where its bytes can be (decode.h); with
+ * homes, the candidates are indexed as in a plan run.
  *
  * Decoded run offsets are relative to the decoded bytes, as decodeBytes gives them.
  */
@@ -78,7 +81,18 @@ static void decode_query(const struct jval *q, struct jw *w)
 	struct cand_set cs;
 	struct runs runs = { 0 };
 	int64_t addr = num(q, "addr");
-	if (cand_set_init(&cs, (uint32_t)num(q, "seed"), (const int64_t(*)[2])pairs, cands->n)) {
+	bool ok = cand_set_init(&cs, (uint32_t)num(q, "seed"), (const int64_t(*)[2])pairs, cands->n);
+	bool homes = false;
+	for (size_t k = 0; ok && k < cands->n; k++) {
+		const struct jval *h = json_get(&cands->items[k], "home");
+		if (h && h->t == J_ARR && h->n == 2) {
+			cand_set_home(&cs, k, h->items[0].i, h->items[1].i);
+			homes = true;
+		}
+	}
+	if (ok && homes)
+		ok = cand_set_index(&cs);
+	if (ok) {
 		struct decoder d;
 		decoder_init(&d, &cs, &runs, addr);
 		/* Optional "chunk": feed in pieces of this size, as final reads do, to test continuity. */

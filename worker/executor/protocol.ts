@@ -1,6 +1,6 @@
 /**
- * The executor's wire protocol (worker/executor/executor.c implements the
- * other side). One run = one process:
+ * The executor's wire protocol (the C sources in worker/executor/, entry
+ * point main.c, implement the other side). One run = one process:
  *
  *   stdin:  one ExecPlan as JSON (then EOF)
  *   stdout: newline-delimited JSON events (ExecEvent), flushed one per line,
@@ -9,7 +9,9 @@
  *   stderr: free text for people, never parsed
  *   exit:   0 when the plan ran to the end (whatever the kernel answered),
  *           2 for a plan it cannot parse, 3 when a set-up step failed
- *           (after undoing what it had done), 4 for an internal error
+ *           (after undoing what it had done), 4 for an internal error,
+ *           5 when the run was cut short by an op timeout or by
+ *           SIGTERM/SIGINT/SIGHUP (after undoing what it had done)
  *
  * Set-up and undo steps are argv arrays run with posix_spawn (never a
  * shell). An argv element may contain ${name}, replaced by the first line of

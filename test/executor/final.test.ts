@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patternBytes } from '../../model/pattern.ts';
 import { type Cand, decodeMirror } from './decode-mirror.ts';
-import { cleanup, compact, dump, finals, io, isRoot, loopDevice, plan, runPlan, sparseFile, tempDir } from './harness.ts';
+import { cleanup, compact, dump, finals, io, loopDevice, noBinary, noRoot, plan, runPlan, sparseFile, tempDir } from './harness.ts';
 
 const MiB = 1 << 20;
 const SEED = 777;
@@ -44,7 +44,7 @@ function content(candidates: Cand[]): Uint8Array {
   return out;
 }
 
-describe('final reads', () => {
+describe.skipIf(noBinary)('final reads', () => {
   const candidates: Cand[] = [
     { op: 3, delta: 0 },
     { op: 5, delta: 512 },
@@ -101,7 +101,7 @@ describe('final reads', () => {
     expect(finals(out).get('missing-dev')).toMatchObject({ size: 0, extents: [{ offset: 0, length: 4096, src: 'error' }], ranges: [[0, 4096]] });
   });
 
-  it.skipIf(!isRoot)('reads a whole block device when no ranges are given, after dropping caches', async () => {
+  it.skipIf(noRoot)('reads a whole block device when no ranges are given, after dropping caches', async () => {
     const f = path.join(dir, 'dev.img');
     const out = await runPlan(
       plan({

@@ -11,11 +11,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { DecodedRun, ExecEvent, ExecPlan, PlanIo, PlanOp, SetupStep } from '../../worker/executor/protocol.ts';
-import { buildExecutor } from '../../worker/executor/build.ts';
+import { ExecutorBuildError, buildExecutor } from '../../worker/executor/build.ts';
 
 const run = promisify(execFile);
 
 export const isRoot = process.getuid?.() === 0;
+
+/**
+ * Why the executor cannot be built here (no gcc, no liburing), or undefined.
+ * Only a missing tool skips the tests; a source that does not compile fails them.
+ */
+export const cannotBuild: string | undefined = await buildExecutor().then(
+  () => undefined,
+  (e: unknown) => {
+    if (e instanceof ExecutorBuildError && e.missing) return e.message;
+    throw e;
+  },
+);
+if (cannotBuild) console.log(`skipping the executor tests: ${cannotBuild}`);
+if (!cannotBuild && !isRoot) console.log('skipping the executor tests that need root (loop devices, mounts, drop_caches)');
+/** Tests that need only the binary; and those that also need root. */
+export const noBinary = !!cannotBuild;
+export const noRoot = !!cannotBuild || !isRoot;
 
 export interface RunOutcome {
   code: number | null;

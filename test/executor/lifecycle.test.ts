@@ -18,7 +18,8 @@ import {
   dump,
   eventsOf,
   io,
-  isRoot,
+  noBinary,
+  noRoot,
   leftovers,
   loopDevice,
   loopDevices,
@@ -41,7 +42,7 @@ afterAll(async () => {
   await cleanup(dir);
 });
 
-describe('bad plans', () => {
+describe.skipIf(noBinary)('bad plans', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['not JSON', '{"version": 1, ', /bad plan: not JSON: .* at byte \d+/],
     ['not an object', '[1, 2]', /bad plan: plan: expected an object/],
@@ -89,7 +90,7 @@ function stack(tag: string): { steps: SetupStep[]; mnt: string } {
   };
 }
 
-describe.skipIf(!isRoot)('teardown on every path', () => {
+describe.skipIf(noRoot)('teardown on every path', () => {
   let bystanderDir: string;
   let bystander: string;
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patternBytes } from '../../model/pattern.ts';
 import type { PlanOp } from '../../worker/executor/protocol.ts';
-import { cleanup, compact, done, dump, eventsOf, finals, io, plan, result, results, runPlan, sparseFile, tempDir } from './harness.ts';
+import { cleanup, compact, done, dump, eventsOf, finals, io, noBinary, noRoot, plan, result, results, runPlan, sparseFile, tempDir } from './harness.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -19,7 +19,7 @@ afterAll(async () => {
   await cleanup(dir);
 });
 
-describe('read and write', () => {
+describe.skipIf(noBinary)('read and write', () => {
   it('round-trips through psync, pvec and io_uring, buffered and O_DIRECT, with 1-4 iovecs and dsync', async () => {
     const f = path.join(dir, 'paths');
     const ops: PlanOp[] = [];
@@ -88,7 +88,7 @@ describe('read and write', () => {
   });
 });
 
-describe('buffer placement', () => {
+describe.skipIf(noBinary)('buffer placement', () => {
   it('anon buffers send the pattern from their touched pages and zeroes from the untouched ones', async () => {
     const f = path.join(dir, 'anon');
     const ops: PlanOp[] = [
@@ -151,7 +151,7 @@ describe('buffer placement', () => {
   });
 });
 
-describe('shared mappings', () => {
+describe.skipIf(noBinary)('shared mappings', () => {
   it('mmap-write and mmap-read work below EOF, raise SIGBUS past the page that holds EOF, and msync in every mode', async () => {
     const f = path.join(dir, 'mapped');
     const ops: PlanOp[] = [
@@ -182,7 +182,8 @@ describe('shared mappings', () => {
   });
 });
 
-describe('writeback and size', () => {
+// drop-caches needs root.
+describe.skipIf(noRoot)('writeback and size', () => {
   it('truncate, fsync, fdatasync, sync_file_range and drop-caches; geometry of a file', async () => {
     const f = path.join(dir, 'sizes');
     const ops: PlanOp[] = [
@@ -216,7 +217,7 @@ describe('writeback and size', () => {
   });
 });
 
-describe('corrupt', () => {
+describe.skipIf(noBinary)('corrupt', () => {
   it('overwrites with noise (O_DIRECT when aligned, buffered otherwise) that decodes as unknown with a sample', async () => {
     const f = path.join(dir, 'corrupt');
     const ops: PlanOp[] = [
@@ -234,7 +235,7 @@ describe('corrupt', () => {
   });
 });
 
-describe('exec, barriers, sleep and set-up plumbing', () => {
+describe.skipIf(noBinary)('exec, barriers, sleep and set-up plumbing', () => {
   it('exec runs argvs with captured values; a failing command is EEXEC; stdin reaches set-up steps', async () => {
     const ops: PlanOp[] = [
       { id: 1, kind: 'exec', argvs: [['touch', path.join(dir, '${word}')], ['true']] },

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlanOp } from '../../worker/executor/protocol.ts';
-import { cleanup, compact, dump, eventsOf, finals, io, isRoot, leftovers, loopDevice, plan, result, runPlan, sparseFile, tempDir } from './harness.ts';
+import { cleanup, compact, dump, eventsOf, finals, io, leftovers, loopDevice, noRoot, plan, result, runPlan, sparseFile, tempDir } from './harness.ts';
 
 const MiB = 1 << 20;
 let dir: string;
@@ -19,9 +19,7 @@ afterAll(async () => {
   await cleanup(dir);
 });
 
-if (!isRoot) console.log('skipping loop device tests: they need root');
-
-describe.skipIf(!isRoot)('loop devices', () => {
+describe.skipIf(noRoot)('loop devices', () => {
   it('probes geometry: a 4096-byte-sector loop with direct IO, a 512-byte one without', async () => {
     const f0 = path.join(dir, 'g0');
     const f1 = path.join(dir, 'g1');

@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { type DecodedExtent, decodeBytes, patternBytes } from '../../model/pattern.ts';
 import type { DecodedRun } from '../../worker/executor/protocol.ts';
 import { type Cand, decodeMirror } from './decode-mirror.ts';
-import { queryTool } from './harness.ts';
+import { noBinary, queryTool } from './harness.ts';
 
 /** Deterministic PRNG (mulberry32), so a failure names a case that can be re-run. */
 function rng(seed: number): () => number {
@@ -89,7 +89,7 @@ async function decodeInC(samples: Sample[], chunk?: number): Promise<DecodedRun[
   return answers.map((a) => a.runs);
 }
 
-describe('pattern (C) equals model/pattern.ts', () => {
+describe.skipIf(noBinary)('pattern (C) equals model/pattern.ts', () => {
   it('matches patternBytes on golden (seed, op, addr) sets, including addresses past 2^32 and 2^40', async () => {
     const seeds = [0, 1, 12345, 0x9e3779b9, 2 ** 32 - 1];
     const ops = [1, 2, 77, 1000, 2 ** 31 - 1];
@@ -106,7 +106,7 @@ describe('pattern (C) equals model/pattern.ts', () => {
   });
 });
 
-describe('decoder (C) against decodeBytes', () => {
+describe.skipIf(noBinary)('decoder (C) against decodeBytes', () => {
   const N = 300;
 
   it('is identical to decodeBytes-with-the-garbage-rule on random mixes of patterns, zeroes and noise', async () => {

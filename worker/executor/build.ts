@@ -23,9 +23,15 @@ export const EXECUTOR_NAME = 'blockfarm-exec';
 const CFLAGS = ['-O2', '-g', '-Wall', '-Wextra', '-Werror', '-std=gnu11', '-static', '-pthread'];
 const LIBS = ['-luring', '-lpthread'];
 
-/** The build cannot happen on this machine; the message says what to install. */
+/** The build failed; `missing` when the machine lacks gcc or liburing (the message says what to install). */
 export class ExecutorBuildError extends Error {
   override name = 'ExecutorBuildError';
+  constructor(
+    message: string,
+    readonly missing = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface BuildOptions {
@@ -73,7 +79,7 @@ async function sources(): Promise<Array<[string, Buffer]>> {
 
 async function sourceHash(cc: string, files: Array<[string, Buffer]>): Promise<string> {
   const version = await run(cc, ['--version']);
-  if (version.missing) throw new ExecutorBuildError(`${cc} not found: install it with 'apt-get install gcc'`);
+  if (version.missing) throw new ExecutorBuildError(`${cc} not found: install it with 'apt-get install gcc'`, true);
   const h = createHash('sha256');
   h.update(JSON.stringify([cc, version.stdout.split('\n')[0], CFLAGS, LIBS]));
   for (const [name, content] of files) {
@@ -87,7 +93,7 @@ async function sourceHash(cc: string, files: Array<[string, Buffer]>): Promise<s
 async function checkLiburing(cc: string): Promise<void> {
   const r = await run(cc, ['-print-file-name=liburing.a']);
   if (!path.isAbsolute(r.stdout.trim()))
-    throw new ExecutorBuildError("liburing.a not found: install liburing-dev ('apt-get install liburing-dev')");
+    throw new ExecutorBuildError("liburing.a not found: install liburing-dev ('apt-get install liburing-dev')", true);
 }
 
 async function compile(cc: string, files: Array<[string, Buffer]>, out: string): Promise<void> {
@@ -95,7 +101,7 @@ async function compile(cc: string, files: Array<[string, Buffer]>, out: string):
   const r = await run(cc, [...CFLAGS, '-o', out, ...cfiles, ...LIBS]);
   if (r.code === 0) return;
   if (/liburing\.h|cannot find -luring/.test(r.stderr))
-    throw new ExecutorBuildError("liburing not found: install liburing-dev ('apt-get install liburing-dev')");
+    throw new ExecutorBuildError("liburing not found: install liburing-dev ('apt-get install liburing-dev')", true);
   throw new ExecutorBuildError(`the executor does not compile:\n${r.stderr.trim()}`);
 }
 

@@ -10,6 +10,9 @@ import { FS_DAMAGE_ERRNOS, isLenient } from '../semantics/rules.ts';
 
 export const truncateSemantics: OpSemantics<TruncateOp> = {
   objects: (op) => [op.target],
+  // Truncate holds the inode lock, as writes do: racing them, it runs before or after each
+  // (per byte joining would accept the larger size with the smaller size's zeroes).
+  shifts: (op) => op.target,
   expect: (op, ctx) => (isLenient(ctx, op.target) ? allowErrnos(expectOk(), FS_DAMAGE_ERRNOS, 'the device under this filesystem injects faults or was damaged') : expectOk()),
   apply(op, result, ctx) {
     if (result.ret < 0) return;

@@ -153,7 +153,8 @@ function checkFinalAny(model: CaseModel, obs: Observation, worlds: World[], j: J
     checkFinal(model, obs, local);
     return local;
   });
-  const pick = tries.find((t) => t.divergences.length === 0) ?? tries[0]!;
+  // None fits: report against a world whose sizes match what was observed, if there is one.
+  const pick = tries.find((t) => t.divergences.length === 0) ?? tries.find((t) => !t.divergences.some((d) => d.class === 'size-mismatch')) ?? tries[0]!;
   for (const n of pick.notes) if (!j.notes.includes(n)) j.notes.push(n);
   for (const d of pick.divergences) if (j.divergences.length < MAX_DIVERGENCES) j.divergences.push(d);
   j.world = pick.world;
@@ -300,14 +301,18 @@ function interleavePhase(model: CaseModel, phase: Op[][], start: World, results:
  * inode lock against each other (collapse, insert, writes), but not for a
  * read against a write: a read copies page by page without that lock, so it
  * may see, per byte, what the write another thread has in flight puts there.
- * The view of a read therefore adds the next pending write of every other
- * thread (and the EOF it may move).
+ * The view of a read therefore adds the next pending write, truncate or
+ * fallocate of every other thread (and the EOF it may move).
  */
+/** Ops that change bytes or EOF while a racing read copies (reads take no lock against them). */
+const IN_FLIGHT_FOR_READS = new Set<Op['kind']>(['write', 'mmap-write', 'truncate', 'fallocate']);
+
 function inFlightView(model: CaseModel, phase: Op[][], pos: number[], t: number, w: World, results: Map<number, OpResult>): View {
   const records: ThreadRecord[] = [];
   phase.forEach((ops, u) => {
     const next = u === t ? undefined : ops[pos[u]!];
-    if (!next || (next.kind !== 'write' && next.kind !== 'mmap-write')) return;
+    if (!next || !IN_FLIGHT_FOR_READS.has(next.kind)) return;
+    if (next.kind === 'fallocate' && (next.mode === 'collapse-range' || next.mode === 'insert-range')) return;
     const c = w.clone();
     const rec = new ThreadRecord(model);
     semanticsOf(next).apply(next, results.get(next.id)!, new OpCtx(model, c, new SoloView(c), rec));

@@ -152,7 +152,11 @@ export interface OpSemantics<O extends Op = Op> {
   apply(op: O, result: OpResult, ctx: OpCtx): void;
   /** Objects the op reads or changes. */
   objects(op: O, model: CaseModel): string[];
-  /** The object whose content this op moves (collapse/insert), if any. */
+  /**
+   * The object this op moves content in or resizes as a whole under the inode lock
+   * (collapse, insert, truncate), if any: where it races other ops on that object the
+   * evaluator walks the serial orders instead of joining per byte.
+   */
   shifts?(op: O, model: CaseModel): string | undefined;
 }
 

@@ -124,6 +124,8 @@ describe('truncate racing a write', () => {
     const d = finalDivergences(b, obs, 'f', 6000, runs(0, [6000, 1]));
     expect(d.map((x) => x.class)).toContain('size-mismatch');
     expect(finalDivergences(b, obs, 'f', 4096, runs(0, [4096, 'zero']))).not.toEqual([]);
+    // The larger size comes only from truncate-then-write, so the write is all there: no zeroes.
+    expect(finalDivergences(b, obs, 'f', 8192, runs(0, [4096, 1], [4096, 'zero']))[0]).toMatchObject({ class: 'final-content', offset: 4096, dataClass: 'zeroes' });
   });
 
   it('a truncate up racing a write into the new range', () => {

@@ -68,25 +68,25 @@ function dataOp(kind: 'write' | 'read', target: string, span: number, lbs: numbe
     });
 }
 
-function diskOps(lbs: number): fc.Arbitrary<OpMaker> {
-  const range = fc.record({ sector: fc.nat(DISK_SIZE / 512 + 8), sectors: fc.integer({ min: 1, max: 32 }) });
+function diskOps(lbs: number, target = 'd', size = DISK_SIZE): fc.Arbitrary<OpMaker> {
+  const range = fc.record({ sector: fc.nat(size / 512 + 8), sectors: fc.integer({ min: 1, max: 32 }) });
   return fc.oneof(
-    { weight: 4, arbitrary: dataOp('write', 'd', DISK_SIZE + 4096, lbs) },
-    { weight: 4, arbitrary: dataOp('read', 'd', DISK_SIZE + 4096, lbs) },
-    { weight: 1, arbitrary: fc.constant((id: number): OpInput => ({ kind: 'fsync', id, target: 'd' })) },
-    { weight: 1, arbitrary: fc.constant((id: number): OpInput => ({ kind: 'flush', id, target: 'd' })) },
+    { weight: 4, arbitrary: dataOp('write', target, size + 4096, lbs) },
+    { weight: 4, arbitrary: dataOp('read', target, size + 4096, lbs) },
+    { weight: 1, arbitrary: fc.constant((id: number): OpInput => ({ kind: 'fsync', id, target })) },
+    { weight: 1, arbitrary: fc.constant((id: number): OpInput => ({ kind: 'flush', id, target })) },
     { weight: 1, arbitrary: fc.constant((id: number): OpInput => ({ kind: 'drop-caches', id })) },
     {
       weight: 1,
       arbitrary: fc
         .record({ r: range, mode: fc.constantFrom('discard', 'zeroout', 'secure') })
-        .map(({ r, mode }) => (id: number): OpInput => ({ kind: 'discard', id, target: 'd', offset: r.sector * 512, length: r.sectors * 512, mode }) as OpInput),
+        .map(({ r, mode }) => (id: number): OpInput => ({ kind: 'discard', id, target, offset: r.sector * 512, length: r.sectors * 512, mode }) as OpInput),
     },
     {
       weight: 1,
       arbitrary: fc
         .record({ r: range, mode: fc.constantFrom('zero-range', 'zero-range-keep-size', 'punch-hole', 'allocate') })
-        .map(({ r, mode }) => (id: number): OpInput => ({ kind: 'fallocate', id, target: 'd', offset: r.sector * 512, length: r.sectors * 512, mode }) as OpInput),
+        .map(({ r, mode }) => (id: number): OpInput => ({ kind: 'fallocate', id, target, offset: r.sector * 512, length: r.sectors * 512, mode }) as OpInput),
     },
   );
 }
@@ -162,4 +162,39 @@ export function smallCase(opts: ArbOptions = {}): fc.Arbitrary<Built> {
     .record({ seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }), fileSize: fc.constantFrom(0, 0, 10000, 4096 * 3) })
     .chain(({ seed, fileSize }) => program(fileOps(), o).map((threads) => caseInput(fileLayers('ext4', { fileSize }), threads, { seed, name: 'arb-file' })));
   return fc.oneof(disk, file).map((input) => build(input));
+}
+
+const MiB = 1024 * 1024;
+
+/** Block stacks with a top device 'top' of known size, over every layer kind the model knows. */
+const STACKS: Array<{ name: string; lbs: number; size: number; layers: LayerInput[] }> = [
+  { name: 'loop-dio-over-ext4-file', lbs: 512, size: 4 * MiB, layers: [...fileLayers('ext4', { fileSize: 4 * MiB }), { id: 'top', kind: 'loop', on: 'f', directIo: true, logicalBlockSize: 512 }] },
+  { name: 'loop-over-xfs-file-4k', lbs: 4096, size: 4 * MiB, layers: [...fileLayers('xfs', { fileSize: 4 * MiB }), { id: 'top', kind: 'loop', on: 'f', directIo: true, logicalBlockSize: 4096 }] },
+  { name: 'dm-linear', lbs: 512, size: 2 * MiB, layers: [{ id: 'd', kind: 'disk', size: 8 * MiB }, { id: 'top', kind: 'dm-linear', on: 'd', offset: MiB, length: 2 * MiB }] },
+  { name: 'dm-stripe', lbs: 512, size: 8 * MiB, layers: [{ id: 'a', kind: 'disk', size: 4 * MiB }, { id: 'b', kind: 'disk', size: 4 * MiB }, { id: 'top', kind: 'dm-stripe', members: ['a', 'b'], chunk: 4096 }] },
+  { name: 'dm-crypt-plain', lbs: 512, size: 4 * MiB, layers: [{ id: 'd', kind: 'disk', size: 4 * MiB }, { id: 'top', kind: 'dm-crypt', on: 'd' }] },
+  { name: 'dm-crypt-4k-wiped', lbs: 4096, size: 4 * MiB, layers: [{ id: 'd', kind: 'disk', size: 4 * MiB }, { id: 'top', kind: 'dm-crypt', on: 'd', sectorSize: 4096, wipe: true }] },
+  {
+    name: 'aead-over-integrity', lbs: 512, size: 4 * MiB,
+    layers: [{ id: 'd', kind: 'disk', size: 8 * MiB }, { id: 'i', kind: 'dm-integrity', on: 'd', internalHash: 'none', tagSize: 28 }, { id: 'top', kind: 'dm-crypt', on: 'i', integrity: 'gcm' }],
+  },
+  { name: 'dm-integrity', lbs: 512, size: 4 * MiB, layers: [{ id: 'd', kind: 'disk', size: 8 * MiB }, { id: 'top', kind: 'dm-integrity', on: 'd' }] },
+  { name: 'dm-dust', lbs: 512, size: 4 * MiB, layers: [{ id: 'd', kind: 'disk', size: 4 * MiB }, { id: 'top', kind: 'dm-dust', on: 'd', blockSize: 4096, badBlocks: [1, 3, 7] }] },
+  { name: 'dm-flakey-error', lbs: 512, size: 4 * MiB, layers: [{ id: 'd', kind: 'disk', size: 4 * MiB }, { id: 'top', kind: 'dm-flakey', on: 'd', upSeconds: 1, downSeconds: 1, mode: 'error' }] },
+  { name: 'dm-flakey-drop', lbs: 512, size: 4 * MiB, layers: [{ id: 'd', kind: 'disk', size: 4 * MiB }, { id: 'top', kind: 'dm-flakey', on: 'd', upSeconds: 1, downSeconds: 1, mode: 'drop-writes' }] },
+  { name: 'md-raid0', lbs: 512, size: 8 * MiB, layers: [{ id: 'a', kind: 'disk', size: 4 * MiB }, { id: 'b', kind: 'disk', size: 4 * MiB }, { id: 'top', kind: 'md', level: 0, members: ['a', 'b'] }] },
+  { name: 'snapshot-origin', lbs: 512, size: 4 * MiB, layers: [{ id: 'd', kind: 'disk', size: 4 * MiB }, { id: 'top', kind: 'dm-snapshot-origin', on: 'd' }] },
+  { name: 'scsi-debug-dif', lbs: 4096, size: 4 * MiB, layers: [{ id: 'top', kind: 'scsi-debug', size: 4 * MiB, logicalBlockSize: 4096, dif: 1, dix: true }] },
+];
+
+/** A small valid case whose program works on the top block device of one of STACKS. */
+export function stackedCase(opts: ArbOptions = {}): fc.Arbitrary<Built & { stack: string }> {
+  const o: Required<ArbOptions> = { maxThreads: 2, maxPhases: 3, maxOpsPerPhase: 4, ...opts };
+  return fc
+    .record({ stack: fc.constantFrom(...STACKS), seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }) })
+    .chain(({ stack, seed }) =>
+      // Keep IO in the first 256 KiB (and a little past the end of the smaller devices).
+      program(diskOps(stack.lbs, 'top', Math.min(stack.size, DISK_SIZE)), o).map((threads) => ({ stack, input: caseInput(stack.layers, threads, { seed, name: `arb-${stack.name}` }) })),
+    )
+    .map(({ stack, input }) => ({ ...build(input), stack: stack.name }));
 }

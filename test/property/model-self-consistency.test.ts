@@ -11,7 +11,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { judgeObservation, predictObservation, validateCase } from '../../model/index.ts';
-import { smallCase } from '../helpers/arbitraries.ts';
+import { smallCase, stackedCase } from '../helpers/arbitraries.ts';
 import { fcParams } from '../helpers/fc.ts';
 
 describe('the model on random small programs', () => {
@@ -23,6 +23,16 @@ describe('the model on random small programs', () => {
       expect(v.verdict === 'divergence' ? { program: c.program, divergences: v.divergences } : 'pass').toBe('pass');
     });
     fc.assert(prop, fcParams('self-judge', 400));
+  });
+
+  it('judging its own prediction passes on every kind of block stack too', () => {
+    const prop = fc.property(stackedCase(), ({ c, info, stack }) => {
+      const obs = predictObservation(c, info);
+      const v = judgeObservation(c, info, obs);
+      if (v.incomplete !== undefined) throw new Error(`incomplete: ${v.incomplete}`);
+      expect(v.verdict === 'divergence' ? { stack, program: c.program, divergences: v.divergences } : 'pass').toBe('pass');
+    });
+    fc.assert(prop, fcParams('self-judge on stacks', 300));
   });
 
   it('is deterministic: same case, same prediction, same verdict', () => {

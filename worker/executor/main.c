@@ -103,6 +103,23 @@ static void finish(int code, bool ok, const char *message)
 	_exit(code);
 }
 
+/* What set-up has done so far, so that an internal error can still undo it. */
+static struct {
+	const struct plan *plan;
+	size_t done;
+	const struct vars *vars;
+} g_setup;
+
+static void teardown_and_finish(const struct plan *p, size_t done, const struct vars *vars, int code, bool ok, const char *why);
+
+/* An internal error (out of memory): undo what was set up, then exit 4. */
+static void fail_internal(const char *why)
+{
+	if (g_setup.plan)
+		teardown_and_finish(g_setup.plan, g_setup.done, g_setup.vars, EXIT_INTERNAL, false, why);
+	finish(EXIT_INTERNAL, false, why);
+}
+
 static char *read_stdin(size_t *len)
 {
 	size_t cap = 1 << 16, n = 0;
@@ -149,15 +166,18 @@ static bool run_step(const struct plan *p, size_t k, struct vars *vars)
 	char *in = s->stdin_data ? subst(vars, s->stdin_data) : NULL;
 	struct spawn_result r;
 	if (!argv || (s->stdin_data && !in))
-		finish(EXIT_INTERNAL, false, "out of memory");
+		fail_internal("out of memory");
 	spawn_run(argv, in, in ? strlen(in) : 0, s->timeout_ms, run_should_stop, &r);
 	free_argv(argv);
 	free(in);
 
 	bool ok = r.exit == 0;
 	char *captured = ok && s->capture ? first_line(r.out ? r.out : "") : NULL;
-	if (captured && !vars_set(vars, s->capture, captured))
-		finish(EXIT_INTERNAL, false, "out of memory");
+	if (captured && !vars_set(vars, s->capture, captured)) {
+		/* The step did its work: undo it too. */
+		g_setup.done = k + 1;
+		fail_internal("out of memory");
+	}
 
 	struct jw w;
 	jw_init(&w);
@@ -221,7 +241,7 @@ static void run_check(const struct check *c, const struct vars *vars)
 {
 	char **argv = subst_argv(vars, c->argv.v, c->argv.n);
 	if (!argv)
-		finish(EXIT_INTERNAL, false, "out of memory");
+		fail_internal("out of memory");
 	struct spawn_result r;
 	spawn_run(argv, NULL, 0, c->timeout_ms, run_should_stop, &r);
 	free_argv(argv);
@@ -256,7 +276,7 @@ static void resolve(struct plan *p, const struct vars *v)
 		if (field) {                                                        \
 			char *s_ = subst(v, field);                                 \
 			if (!s_)                                                    \
-				finish(EXIT_INTERNAL, false, "out of memory");      \
+				fail_internal("out of memory");                     \
 			field = s_;                                                 \
 		}                                                                   \
 	} while (0)
@@ -326,6 +346,7 @@ static const char *stop_reason(void)
 /* Undo what was set up and leave with `code`. */
 static void teardown_and_finish(const struct plan *p, size_t done, const struct vars *vars, int code, bool ok, const char *why)
 {
+	g_setup.plan = NULL; /* undone once, whatever happens next */
 	int failed = undo_all(p, done, vars);
 	char msg[512];
 	if (failed)
@@ -372,7 +393,9 @@ int main(int argc, char **argv)
 		finish(EXIT_INTERNAL, false, "out of memory");
 
 	size_t done = 0;
-	for (; done < plan.nsteps; done++) {
+	g_setup.plan = &plan;
+	g_setup.vars = &vars;
+	for (; done < plan.nsteps; g_setup.done = ++done) {
 		if (g_stop)
 			teardown_and_finish(&plan, done, &vars, EXIT_CUT_SHORT, false, stop_reason());
 		if (!run_step(&plan, done, &vars)) {
@@ -403,8 +426,8 @@ int main(int argc, char **argv)
 		break;
 	}
 
-	/* What the device holds, not what the page cache remembers. */
-	int e = drop_caches();
+	/* Final reads see what the device holds, not what the page cache remembers. */
+	int e = plan.nfinals ? drop_caches() : 0;
 	if (e)
 		fprintf(stderr, "drop caches: %s\n", strerror(e));
 	for (size_t k = 0; k < plan.nfinals && !g_stop; k++)

@@ -100,7 +100,7 @@ static void emit_result(const struct worker *w, const struct op *op, const struc
 	}
 	jw_kint(&j, "us", r->us);
 	jw_obj_end(&j);
-	emit(&j);
+	emit_batched(&j);
 	if (j.cap > (1 << 20))
 		jw_free(&j); /* do not keep a huge decode result around */
 }
@@ -273,6 +273,7 @@ enum program_end run_program(const struct plan *p)
 			ts.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&done_cv, &done_mu, &ts);
+		events_flush(); /* bound how long a result waits in the batch */
 	}
 	pthread_mutex_unlock(&done_mu);
 

@@ -3,9 +3,11 @@
  * point main.c, implement the other side). One run = one process:
  *
  *   stdin:  one ExecPlan as JSON (then EOF)
- *   stdout: newline-delimited JSON events (ExecEvent), flushed one per line,
- *           so a run that is killed half-way still leaves everything it did
- *           (set-up steps that created things, op results) on record
+ *   stdout: newline-delimited JSON events (ExecEvent). Set-up, undo and
+ *           every other event are written at once, so a run that is killed
+ *           half-way still leaves what it built on record; op results are
+ *           batched (a write per line cost more than the op) and written
+ *           within 20 ms, so a SIGKILL loses at most that much of them
  *   stderr: free text for people, never parsed
  *   exit:   0 when the plan ran to the end (whatever the kernel answered),
  *           2 for a plan it cannot parse, 3 when a set-up step failed

@@ -17,7 +17,12 @@ const char *errno_name(int e);
  * Thread-safe; lines never interleave. After events_close() nothing more is
  * written (a thread that outlives the run must not add lines after 'done').
  */
+/* Write one event line now (after any batched results). */
 void emit(struct jw *w);
+/* Queue an op result; it goes out within 20 ms or with the next other event. */
+void emit_batched(struct jw *w);
+/* Write queued results now. */
+void events_flush(void);
 void events_close(void);
 
 /* Read a whole small file (sysfs), trimmed; false when it cannot be read. */

@@ -148,6 +148,8 @@ export class HostTarget implements Target {
     const failed = events.find((e): e is Extract<ExecEvent, { ev: 'setup'; ok: false }> => e.ev === 'setup' && !e.ok);
     if (failed) return { kind: 'infra-error', message: `set-up step '${failed.name}' failed (exit ${failed.exit}): ${failed.stderr.trim().split('\n').slice(-2).join(' ')}`, kernelLog };
     const done = events.find((e): e is Extract<ExecEvent, { ev: 'done' }> => e.ev === 'done');
+    // Exit 5: cut short by an op timeout or a signal (ours, on abort), after undoing the set-up.
+    if (done && !done.ok && outcome.code === 5) return { kind: 'infra-error', message: `the run was stopped before the end: ${done.message ?? 'interrupted'}`, kernelLog };
     if (!done) {
       const how = outcome.signal ? `killed by ${outcome.signal}` : `exit ${outcome.code}`;
       return { kind: 'infra-error', message: `the executor stopped before the end (${how})`, kernelLog };

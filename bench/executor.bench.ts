@@ -74,7 +74,7 @@ function runFio(file: string, direct: boolean): number {
   const out = execFileSync('fio', [
     '--name=bench', `--filename=${file}`, '--rw=randwrite', '--bs=4k', '--ioengine=psync', `--size=${FILE_SIZE}`,
     `--direct=${direct ? 1 : 0}`, '--verify=crc32c', '--verify_backlog=1', '--randrepeat=1', '--norandommap=0',
-    '--output-format=json',
+    '--verify_state_save=0', '--output-format=json',
   ]).toString();
   const job = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<{ job_runtime: number; write: { total_ios: number }; read: { total_ios: number } }> }).jobs[0]!;
   return ((job.write.total_ios + job.read.total_ios) / job.job_runtime) * 1000;

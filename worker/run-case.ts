@@ -11,7 +11,7 @@ import type { Target } from './targets/target.ts';
 export async function runCase(target: Target, theCase: Case, info: StackInfo, signal?: AbortSignal): Promise<RunOutcome> {
   const started = performance.now();
   const req = { theCase, info, signal };
-  const why = target.unsupportedReason(req);
+  const why = await target.unsupportedReason(req);
   if (why) return { kind: 'unsupported', target: target.name, reason: why };
   let run;
   try {

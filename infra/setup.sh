@@ -6,8 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the executor's build (gcc, static liburing), the host
-# target's userland (loop, mkfs/fsck for ext4, xfs, btrfs), fio for the bench.
-PACKAGES=(gcc libc6-dev liburing-dev util-linux mount e2fsprogs xfsprogs btrfs-progs fio)
+# target's userland (loop, mkfs/fsck for ext4, xfs, btrfs), fio for the bench;
+# for the qemu target: QEMU, apt's kernel tools (kmod's depmod, xz) and the
+# guest image's userland, copied from this machine with its libraries (a real
+# /bin/sh = dash, dmsetup, cryptsetup/integritysetup, mdadm, mkfs and fsck for
+# ext4, xfs, btrfs and gfs2). No busybox: Debian's runs its own applets ahead
+# of PATH, so the guest would silently run busybox losetup.
+PACKAGES=(gcc libc6-dev liburing-dev util-linux mount e2fsprogs xfsprogs btrfs-progs fio
+  qemu-system-x86 qemu-utils dash kmod dmsetup cryptsetup-bin mdadm gfs2-utils xz-utils cpio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -26,4 +32,26 @@ fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund --loglevel=error </dev/null
+fi
+
+# The qemu target's default kernel: BLOCKFARM_KERNEL, else 6.1.0-56-amd64, else
+# the newest generic amd64 kernel the archive has. Fetched once into
+# .cache/kernels (or $BLOCKFARM_CACHE/kernels); a fetched kernel is kept.
+if [[ $(id -u) -eq 0 ]]; then
+  kernel=${BLOCKFARM_KERNEL:-6.1.0-56-amd64}
+  has_candidate() { [[ $(apt-cache policy "linux-image-$1" 2>/dev/null) == *'Candidate: '[0-9]* ]]; }
+  if ! has_candidate "$kernel"; then
+    apt-get update -qq </dev/null >/dev/null || true
+  fi
+  if ! has_candidate "$kernel"; then
+    newest=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-amd64$' | awk '{print $1}' | sed 's/^linux-image-//' | sort -V | tail -n 1 || true)
+    echo "infra/setup.sh: kernel $kernel is not in the archive; using ${newest:-none}" >&2
+    kernel=$newest
+  fi
+  if [[ -n $kernel ]]; then
+    node bin/blockfarm.js kernels fetch "$kernel" >/dev/null
+  else
+    echo "infra/setup.sh: no linux-image package in the apt archive: the qemu target has no kernel" >&2
+    exit 4
+  fi
 fi

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT } from '../../model/index.ts';
 import { registerCampaign } from './commands/campaign.ts';
 import { registerDoctor } from './commands/doctor.ts';
+import { registerKernels } from './commands/kernels.ts';
 import { registerRun } from './commands/run.ts';
 import { registerValidate } from './commands/validate.ts';
 import { type CliContext, type CommandHost, createCliContext } from './context.ts';
@@ -35,6 +36,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   registerRun(program, host);
   registerDoctor(program, host);
   registerCampaign(program, host);
+  registerKernels(program, host);
   program.addHelpText(
     'after',
     '\nExit codes (every command): 0 pass, 1 finding (divergence, crash, hang), 2 bad input,\n' +

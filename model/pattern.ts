@@ -53,59 +53,81 @@ export interface DecodedExtent {
   src: ObservedSource;
 }
 
+/** A writer to try: its op, the delta of its bytes, and optionally the only addresses it can be at. */
+export interface DecodeCandidate {
+  op: number;
+  delta: number;
+  /** [start, end): the candidate is tried at a run start only inside (where its op wrote, as the executor indexes it). */
+  home?: readonly [number, number];
+}
+
 /**
  * Turn raw bytes read from address `addr` into runs attributed to a writer.
- * `candidates` are the (op, delta) pairs to try: byte i matches (op, delta)
- * when it equals patternByte(seed, op, addr + i + delta). The reference
- * implementation of what the executor does in C; greedy, preferring to
- * continue the current run. A byte is 'unknown' exactly when it is not zero
- * and matches no candidate.
+ * Byte i matches (op, delta) when it equals patternByte(seed, op, addr + i +
+ * delta). This is the reference of the executor's decoder (C), which must
+ * give exactly the same runs:
+ * - the current run goes on while its source matches;
+ * - at a run start, the candidate (zero first, then the list's order) with
+ *   the longest match over the next 8 bytes wins, even a 1-3 byte one: a
+ *   short write, or a sliver an overlapping write left, is real data;
+ * - after a byte that matches nothing (garbage), candidates are tried again
+ *   only at addresses that are multiples of 16 and must match at least
+ *   min(4, remaining) bytes there (chance matches would otherwise cut
+ *   garbage into millions of runs); an accepted run is extended backwards
+ *   over up to 15 unknown bytes it also explains.
  */
-export function decodeBytes(
-  seed: number,
-  bytes: Uint8Array,
-  addr: number,
-  candidates: ReadonlyArray<{ op: number; delta: number }>,
-): DecodedExtent[] {
-  const out: DecodedExtent[] = [];
-  const matches = (src: ObservedSource, i: number): boolean => {
-    const b = bytes[i]!;
-    if (src === 'zero') return b === 0;
-    if (src === 'unknown') return false;
-    return b === patternByte(seed, src.op, addr + i + src.delta);
+export function decodeBytes(seed: number, bytes: Uint8Array, addr: number, candidates: ReadonlyArray<DecodeCandidate>): DecodedExtent[] {
+  const windows = new Map<string, Uint8Array>();
+  const patternAt = (c: DecodeCandidate, i: number): number => {
+    const k = `${c.op}/${c.delta}`;
+    let w = windows.get(k);
+    if (!w) windows.set(k, (w = patternBytes(seed, c.op, addr + c.delta, bytes.length)));
+    return w[i]!;
   };
-  const runLength = (src: ObservedSource, i: number, limit: number): number => {
-    let n = 0;
-    while (i + n < bytes.length && n < limit && matches(src, i + n)) n++;
-    return n;
-  };
-  const all: ObservedSource[] = ['zero', ...candidates];
-  let i = 0;
-  let cur: ObservedSource = 'unknown';
-  while (i < bytes.length) {
-    if (cur !== 'unknown' && matches(cur, i)) {
-      extend(out, cur, i);
-      i++;
-      continue;
-    }
-    // Pick the candidate with the longest run from here (8 bytes decide; ties keep list order).
+  const matches = (src: ObservedSource | DecodeCandidate, i: number): boolean =>
+    src === 'zero' ? bytes[i] === 0 : src === 'unknown' ? false : bytes[i] === patternAt(src, i);
+  const all: Array<'zero' | DecodeCandidate> = ['zero', ...candidates];
+  const longest = (i: number): [ObservedSource, number] => {
     let best: ObservedSource = 'unknown';
     let bestLen = 0;
     for (const c of all) {
-      const n = runLength(c, i, 8);
+      if (c !== 'zero' && c.home && (addr + i < c.home[0] || addr + i >= c.home[1])) continue;
+      let n = 0;
+      while (i + n < bytes.length && n < 8 && matches(c, i + n)) n++;
       if (n > bestLen) {
-        best = c;
+        best = c === 'zero' ? 'zero' : { op: c.op, delta: c.delta };
         bestLen = n;
       }
     }
-    // Every byte that equals some candidate's pattern is attributed to one: a
-    // write of 1-3 bytes, or a sliver an overlapping write left, is real data
-    // (calling it noise made the oracle reject correct reads). A chance match
-    // inside garbage gets a short run; the comparator judges runs by the byte
-    // values they stand for, so that is harmless.
-    cur = best;
+    return [best, bestLen];
+  };
+  const out: DecodedExtent[] = [];
+  let cur: ObservedSource | 'none' = 'none';
+  for (let i = 0; i < bytes.length; i++) {
+    if (cur !== 'none' && cur !== 'unknown' && matches(cur, i)) {
+      extend(out, cur, i);
+      continue;
+    }
+    if (cur === 'unknown') {
+      const [best, len] = (addr + i) % 16 === 0 ? longest(i) : (['unknown', 0] as [ObservedSource, number]);
+      if (best === 'unknown' || len < Math.min(4, bytes.length - i)) {
+        extend(out, 'unknown', i);
+        continue;
+      }
+      const u = out[out.length - 1]!;
+      let k = 0;
+      while (k < 15 && k < u.length - 1 && matches(best, i - k - 1)) k++;
+      if (k) {
+        u.length -= k;
+        out.push({ offset: i - k, length: k, src: best });
+      }
+      cur = best;
+      extend(out, cur, i);
+      continue;
+    }
+    const [best, len] = longest(i);
+    cur = len > 0 ? best : 'unknown';
     extend(out, cur, i);
-    i++;
   }
   return out;
 }

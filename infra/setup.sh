@@ -12,8 +12,11 @@ cd "$(dirname "$0")/.."
 # /bin/sh = dash, dmsetup, cryptsetup/integritysetup, mdadm, mkfs and fsck for
 # ext4, xfs, btrfs and gfs2). No busybox: Debian's runs its own applets ahead
 # of PATH, so the guest would silently run busybox losetup.
+# redis-server: the farm's queues (`npm start` runs a private instance of it on a
+# free port; the package's own system service is not used by blockfarm).
 PACKAGES=(gcc libc6-dev liburing-dev util-linux mount e2fsprogs xfsprogs btrfs-progs fio
-  qemu-system-x86 qemu-utils dash kmod dmsetup cryptsetup-bin mdadm gfs2-utils xz-utils cpio)
+  qemu-system-x86 qemu-utils dash kmod dmsetup cryptsetup-bin mdadm gfs2-utils xz-utils cpio
+  redis-server)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

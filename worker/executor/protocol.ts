@@ -22,6 +22,14 @@
  * steps run in reverse order for the steps that succeeded, on every path:
  * success, a failed step, an op timeout, SIGTERM.
  *
+ * A step (or exec op) whose argv[0] is `blockfarm-exec` runs the executor's
+ * own binary, wherever it is installed, for its built-in helpers
+ * (helpers.c): `--calc A OP B...` (integer arithmetic, e.g. a dm table
+ * length from a captured size), `--field N CMD...` (one field of a
+ * command's first output line), `--if-exists PATH CMD...` (an undo for a
+ * device an op may have removed already), `--scsi-debug-dev [MS]` (wait for
+ * the scsi_debug disk and print its node).
+ *
  * Data: every write fills its buffer with patternByte(seed, op, offset + i)
  * (model/pattern.ts; the C copy is checked against golden values), and every
  * read is decoded back into runs attributed to (op, delta) candidates, so no

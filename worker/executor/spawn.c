@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "util.h"
 
 extern char **environ;
@@ -211,7 +212,8 @@ static int start(char *const argv[], bool with_stdin, int in[2], int out[2], int
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
-	rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
+	/* "blockfarm-exec" is this binary, wherever it is (the built-in helpers, helpers.c). */
+	rc = posix_spawnp(pid, strcmp(argv[0], SELF_NAME) == 0 ? "/proc/self/exe" : argv[0], &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	return rc;

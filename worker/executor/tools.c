@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "helpers.h"
 #include "json.h"
 #include "pattern.h"
 #include "util.h"
@@ -115,6 +116,9 @@ static void decode_query(const struct jval *q, struct jw *w)
 
 int tool_main(int argc, char **argv)
 {
+	int h = helper_main(argc, argv);
+	if (h >= 0)
+		return h;
 	void (*fn)(const struct jval *, struct jw *) = NULL;
 	if (strcmp(argv[1], "--pattern") == 0)
 		fn = pattern_query;

@@ -7,10 +7,12 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT } from '../../model/index.ts';
 import { registerCampaign } from './commands/campaign.ts';
+import { registerCoordinator } from './commands/coordinator.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerKernels } from './commands/kernels.ts';
 import { registerRun } from './commands/run.ts';
 import { registerValidate } from './commands/validate.ts';
+import { registerWorker } from './commands/worker.ts';
 import { type CliContext, type CommandHost, createCliContext } from './context.ts';
 
 /** Runs the CLI on argv (as process.argv) and returns the exit code. */
@@ -36,6 +38,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   registerRun(program, host);
   registerDoctor(program, host);
   registerCampaign(program, host);
+  registerCoordinator(program, host);
+  registerWorker(program, host);
   registerKernels(program, host);
   program.addHelpText(
     'after',

@@ -3,7 +3,7 @@
  * by exit code, stdout and stderr. Fixtures: test/fixtures/cases.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -198,31 +198,7 @@ describe.concurrent('blockfarm doctor', () => {
   });
 });
 
-describe.concurrent('blockfarm campaign', () => {
-  it('runs the seed directory and prints a table and a summary line', async () => {
-    const dir = tempDir();
-    copyFileSync(join(ROOT, VALID), join(dir, 's1-write-read.json'));
-    copyFileSync(join(ROOT, VALID), join(dir, 'other.json'));
-    const r = await blockfarm(['campaign', '--seeds', dir]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^case\s+scenario\s+verdict\s+ms$/m);
-    expect(r.stdout).toMatch(/^write-read-disk\s+S1\s+pass\s+\d+$/m);
-    expect(r.stdout).toMatch(/^write-read-disk\s+-\s+pass\s+\d+$/m);
-    expect(lines(r.stdout).at(-1)).toBe('2 cases: 2 pass, 0 divergences');
-  });
-
-  it('exits 2 with a clear line when the seed directory is empty', async () => {
-    const r = await blockfarm(['campaign', '--seeds', tempDir()]);
-    expect(r.code).toBe(2);
-    expect(lines(r.stderr)).toEqual([expect.stringMatching(/no seed cases to run: .* holds no \*\.json seed cases/)]);
-  });
-
-  it('exits 2 with a clear line when the seed directory does not exist', async () => {
-    const r = await blockfarm(['campaign', '--seeds', join(tempDir(), 'absent')]);
-    expect(r.code).toBe(2);
-    expect(lines(r.stderr)).toEqual([expect.stringMatching(/no seed cases to run: .*absent does not exist/)]);
-  });
-});
+// `blockfarm campaign` is the farm now (a private Redis, workers, a coordinator): its tests are in test/farm/cli.test.ts.
 
 describe.concurrent('usage errors', () => {
   const usageErrors: Array<[string, string[]]> = [['frobnicate'], ['run'], ['validate'], ['run', VALID, '--no-such-option'], []].map((a) => [

@@ -1,99 +1,94 @@
 /**
- * `blockfarm campaign` (what `npm start` runs). For now: every seed case in
- * corpus/seeds on the model target, as `run` would, printed as a table
- * (case, scenario, verdict, ms) with a summary line. The real campaign
- * (generator, queues, workers, triage) is a later issue.
- * Exit codes as `run`; no seed cases at all is bad input (2).
+ * `blockfarm campaign` (what `npm start` runs): the whole farm in one
+ * command. Without --redis it starts a private redis-server (Debian's
+ * package) on a free 127.0.0.1 port with its data in <data dir>/redis, local
+ * workers (runner child processes) and the coordinator; runs a short campaign
+ * (default 60 s) on the model and on the QEMU target when this machine can
+ * run it (the host only with --allow-host); shows progress; prints a summary
+ * table and where the reports are; stops its redis-server by PID.
+ *
+ * With --redis URL the same command uses that Redis: workers on other
+ * machines (`blockfarm worker --redis URL ...`) join in, and --workers 0
+ * leaves all the work to them.
+ *
+ * A campaign interrupted (Ctrl-C, a crash) resumes on the next start with the
+ * same data directory (and --campaign-seed, if one was given).
+ *
+ * Exit codes: 0 no findings, 1 findings, 2 bad input, 3 no redis-server here
+ * (apt-get install redis-server, or --redis URL), 4 Redis lost or
+ * infrastructure errors without findings.
  */
-import { promises as fsp } from 'node:fs';
-import { basename, relative } from 'node:path';
 import type { Command } from 'commander';
-import { SEEDS_DIR, scenarioOfFileName } from '../../../corpus/seeds.ts';
 import { EXIT } from '../../../model/index.ts';
-import { loadCasePaths } from '../case-files.ts';
+import { redactUrl } from '../../../infra/redis/connection.ts';
+import { farmErrorExit } from '../../farm/cli-errors.ts';
+import { defaultTargets, parsePositiveInt, parseTargets, redisUrlFrom } from '../../farm/cli-options.ts';
+import { LocalFarm } from '../../farm/local-farm.ts';
+import { ProgressDisplay, barAwareLogger } from '../../farm/progress.ts';
+import { runCampaign } from '../../farm/run-campaign.ts';
 import type { CliContext, CommandHost } from '../context.ts';
-import { formatTable } from '../table.ts';
-import { targetNameProblem } from '../../target-kinds.ts';
-import { type CaseResult, type RunReport, jsonReport, resultDetailLines, runLoadedCases, summaryLine } from './run.ts';
+import { type FarmCampaignCliOptions, addCampaignOptions, coordinatorOptionsFrom } from './coordinator.ts';
 
-/** The scenario column: S1..S5 from the file name prefix, '-' for other names. */
-function scenarioTag(file: string): string {
-  return scenarioOfFileName(file) ?? '-';
+export const DEFAULT_CAMPAIGN_DURATION = '60s';
+
+interface CampaignCliOptions extends FarmCampaignCliOptions {
+  workers?: string;
 }
 
-async function seedProblem(dir: string): Promise<string | undefined> {
+async function campaignCommand(o: CampaignCliOptions, ctx: CliContext): Promise<number> {
+  const tty = process.stderr.isTTY === true && process.env.BLOCKFARM_LOG_FORMAT !== 'json';
+  const display = new ProgressDisplay(tty, ctx.log);
+  const log = tty ? barAwareLogger(display, { name: 'campaign', ...(ctx.log.level === 'debug' ? { level: 'debug' as const } : {}) }) : ctx.log;
+  let farm: LocalFarm | undefined;
   try {
-    const st = await fsp.stat(dir);
-    if (!st.isDirectory()) return `${dir} is not a directory`;
-    const names = await fsp.readdir(dir);
-    if (!names.some((n) => n.endsWith('.json'))) return `${dir} holds no *.json seed cases`;
-    return undefined;
+    const url = redisUrlFrom(o.redis);
+    const allowHost = Boolean(o.allowHost);
+    let targets: string[];
+    if (o.targets?.length) targets = await parseTargets(o.targets, { allowHost });
+    else {
+      const d = await defaultTargets({ allowHost });
+      targets = d.targets;
+      for (const n of d.notes) log.info(n);
+    }
+    const base = coordinatorOptionsFrom({ ...o, ...(o.duration === undefined && o.cases === undefined ? { duration: DEFAULT_CAMPAIGN_DURATION } : {}) });
+    const concurrency = o.workers !== undefined ? parsePositiveInt(o.workers, '--workers', 0) : undefined;
+    farm = new LocalFarm({ dataDir: o.dataDir, ...(url ? { redisUrl: url } : {}), targets, ...(concurrency !== undefined ? { concurrency } : {}), allowHost, namespace: base.namespace!, log });
+    await farm.start();
+    log.info({ redis: url ? redactUrl(url) : `private (pid ${farm.redisPid})`, targets, workers: farm.workers.length }, 'farm up');
+    const { code } = await runCampaign({ ...base, redisUrl: farm.url, targets, log }, ctx, { json: Boolean(o.json), display });
+    return code;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${dir} does not exist` : `cannot read ${dir}: ${(err as Error).message}`;
+    display.done();
+    const known = farmErrorExit(err);
+    if (!known) throw err;
+    ctx.err(`blockfarm campaign: ${known.line}`);
+    return known.code;
+  } finally {
+    await farm?.stop();
   }
-}
-
-function displayPath(dir: string): string {
-  const rel = relative(process.cwd(), dir);
-  return rel && !rel.startsWith('..') ? rel : dir;
-}
-
-function campaignTable(results: readonly CaseResult[]): string {
-  const rows = results.map((r) => [r.case ?? basename(r.file), scenarioTag(r.file), r.verdict, r.verdict === 'invalid' ? '-' : String(r.durationMs)]);
-  return formatTable(['case', 'scenario', 'verdict', 'ms'], rows);
-}
-
-export interface CampaignOptions {
-  seeds: string;
-  target: string;
-  json: boolean;
-}
-
-export async function campaignCommand(opts: CampaignOptions, ctx: CliContext): Promise<number> {
-  const problem = targetNameProblem(opts.target);
-  if (problem) {
-    ctx.err(`blockfarm campaign: ${problem}`);
-    return EXIT.badInput;
-  }
-  const seeds = displayPath(opts.seeds);
-  const missing = await seedProblem(opts.seeds);
-  if (missing) {
-    ctx.err(`blockfarm campaign: no seed cases to run: ${missing}`);
-    return EXIT.badInput;
-  }
-  const report: RunReport = await runLoadedCases(await loadCasePaths([seeds]), opts.target, ctx);
-  if (opts.json) {
-    ctx.out(JSON.stringify(jsonReport(report, false), null, 2));
-    return report.summary.exitCode;
-  }
-  ctx.out(`seed cases in ${seeds} on the ${opts.target} target (the farm campaign with queues and workers comes later)`);
-  ctx.out('');
-  ctx.out(campaignTable(report.results));
-  const details = report.results.filter((r) => r.verdict !== 'pass');
-  if (details.length) ctx.out('');
-  for (const r of details) {
-    if (r.verdict !== 'invalid') ctx.out(`${r.case} (${r.file}): ${r.verdict}`);
-    for (const line of resultDetailLines(r)) ctx.out(line);
-  }
-  ctx.out('');
-  ctx.out(summaryLine(report.summary));
-  return report.summary.exitCode;
 }
 
 export function registerCampaign(program: Command, host: CommandHost): void {
-  program
+  const cmd = program
     .command('campaign')
-    .description('for now: run every seed case in corpus/seeds on the model and print a summary (npm start runs this)')
-    .option('--seeds <dir>', 'directory of seed cases', SEEDS_DIR.replace(/\/$/, ''))
-    .option('-t, --target <name>', 'where to run: model (host and qemu:<kernel> come later)', 'model')
-    .option('--json', 'print one JSON object {target, results, summary} on stdout')
+    .description('the whole farm in one command: a private Redis, local workers and a short campaign (npm start runs this)')
+    .option('--redis <url>', 'use this Redis instead of a private one (workers elsewhere may join); default BLOCKFARM_REDIS_URL')
+    .option('-t, --targets <names...>', 'targets, comma-separated (default: model, plus qemu when this machine can run it, plus host with --allow-host)')
+    .option('--allow-host', "also run cases on this machine's own kernel (a kernel bug can take the machine down)")
+    .option('--workers <n>', 'batches at once per target on this machine (default: model cores-1, others 1; 0 = none, with --redis)');
+  addCampaignOptions(cmd)
     .addHelpText(
       'after',
-      '\nNot yet the farm: the campaign with a case generator, BullMQ queues, workers, triage and\n' +
-        'reports comes in a later issue. Today this is `blockfarm run corpus/seeds` with a table.\n' +
-        'Exit codes as `run`; an absent or empty seed directory is bad input (2).',
+      `\nDefault budget: --duration ${DEFAULT_CAMPAIGN_DURATION}. Ctrl-C pauses; the same command resumes the campaign.\n` +
+        'Exit codes: 0 no findings, 1 findings, 2 bad input, 3 no redis-server here, 4 Redis lost or infrastructure errors.',
     )
-    .action(async (opts: CampaignOptions, cmd: Command) => {
-      host.setExitCode(await campaignCommand(opts, host.context(cmd)));
+    .action(async (opts: CampaignCliOptions, c: Command) => {
+      if (opts.workers === '0' && !opts.redis && !process.env.BLOCKFARM_REDIS_URL) {
+        host.context(c).err('blockfarm campaign: --workers 0 needs --redis URL (with a private Redis nobody else could do the work)');
+        host.setExitCode(EXIT.badInput);
+        return;
+      }
+      host.setExitCode(await campaignCommand(opts, host.context(c)));
     });
 }
+

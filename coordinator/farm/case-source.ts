@@ -1,0 +1,232 @@
+/**
+ * Where a campaign's cases come from. Case i of a campaign's stream (for any
+ * target) is a pure function of (campaign seed, i) when it is generated, so
+ * every target sees the same generated cases at the same indexes and a
+ * campaign is reproducible from its seed. A share of the indexes (the
+ * mutation rate, also decided by (seed, i)) mutates a corpus entry instead,
+ * which depends on the corpus at that moment.
+ *
+ * Generation and mutation use the generator API (coordinator/generate:
+ * generateCases, mutateCase; coordinator/classify/scenarios.ts: classifyCase)
+ * when it is present in this build, loaded at run time; until then a small
+ * built-in generator (write/read/flush programs on a bare disk, still
+ * exercising the whole farm) stands in and scenarios are not classified.
+ */
+import { type Case, type CaseInput, validateCase } from '../../model/index.ts';
+import { loadSeedCases } from '../../corpus/seeds.ts';
+import { type CaseEnvelope, type CaseOrigin, caseId } from '../../worker/farm/protocol.ts';
+
+/** mulberry32 over a 32-bit seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A 31-bit seed for index i of campaign seed s (splitmix-style mixing). */
+export function indexSeed(seed: number, i: number, salt = 0): number {
+  let x = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca77) ^ Math.imul(salt + 1, 0xc2b2ae3d)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d) >>> 0;
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b) >>> 0;
+  return (x ^ (x >>> 16)) & 0x7fffffff;
+}
+
+export type Scenario = 'S1' | 'S2' | 'S3' | 'S4' | 'S5';
+
+/** The generator API as this module uses it (coordinator/generate, coordinator/classify). */
+export interface GeneratorApi {
+  generateCases(seed: number, count: number, opts?: Record<string, unknown>): Case[];
+  mutateCase(c: Case, seed: number, opts?: Record<string, unknown>): Case;
+  classifyCase?(c: Case): Scenario[];
+  /** 'generator' when the real one is loaded, 'builtin' for the stand-in. */
+  name: string;
+}
+
+// ---- the built-in stand-in ----
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+function pick<T>(r: () => number, xs: readonly T[]): T {
+  return xs[Math.floor(r() * xs.length)]!;
+}
+
+/** A small valid case: a disk, one or two threads of aligned writes, reads and flushes. */
+export function builtinCase(seed: number): Case {
+  const r = rng(seed);
+  const lbs = pick(r, [512, 4096] as const);
+  const size = pick(r, [1, 4, 16] as const) * MiB;
+  const threads = r() < 0.3 ? 2 : 1;
+  let id = 1;
+  const half = size / threads;
+  const programThreads = [];
+  for (let t = 0; t < threads; t++) {
+    const ops: Array<Record<string, unknown>> = [];
+    const n = 2 + Math.floor(r() * 6);
+    for (let k = 0; k < n; k++) {
+      const blocks = 1 + Math.floor(r() * 8);
+      const length = blocks * lbs;
+      const slots = Math.max(1, Math.floor((half - length) / lbs));
+      // Threads write disjoint halves: no races, so the model's answer is exact.
+      const offset = t * half + Math.floor(r() * slots) * lbs;
+      const roll = r();
+      if (roll < 0.5) ops.push({ kind: 'write', id: id++, target: 'd0', offset, length });
+      else if (roll < 0.9) ops.push({ kind: 'read', id: id++, target: 'd0', offset, length });
+      else ops.push({ kind: 'flush', id: id++, target: 'd0' });
+    }
+    // Always end with a read, so every case has data to judge.
+    ops.push({ kind: 'read', id: id++, target: 'd0', offset: t * half, length: 4 * lbs });
+    programThreads.push({ ops });
+  }
+  const input: CaseInput = {
+    format: 'blockfarm-case/1',
+    name: `builtin-${seed.toString(16)}`,
+    seed,
+    stack: { layers: [{ id: 'd0', kind: 'disk', size, logicalBlockSize: lbs, physicalBlockSize: Math.max(lbs, 4096) } as never] },
+    program: { threads: programThreads as never },
+    meta: { origin: 'generated' },
+  };
+  const v = validateCase(input);
+  if (!v.ok) throw new Error(`builtin generator made an invalid case: ${v.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  return v.value;
+}
+
+export const BUILTIN_GENERATOR: GeneratorApi = {
+  name: 'builtin',
+  generateCases: (seed, count) => Array.from({ length: count }, (_, k) => builtinCase(indexSeed(seed, k))),
+  // Mutation stand-in: the same program with another data seed and name.
+  mutateCase: (c, seed) => ({ ...c, seed, name: `${c.name.slice(0, 100)}-m${seed.toString(16)}`, meta: { ...c.meta, origin: 'mutated' } }),
+};
+
+/**
+ * The generator API of this build, or the built-in stand-in. The modules are
+ * imported by computed specifiers so that a build without them still compiles.
+ */
+export async function loadGenerator(prefer: 'auto' | 'builtin' = 'auto'): Promise<GeneratorApi> {
+  if (prefer === 'builtin') return BUILTIN_GENERATOR;
+  const spec = (p: string) => new URL(p, import.meta.url).href;
+  try {
+    const gen = (await import(spec('../generate/index.ts'))) as Partial<GeneratorApi>;
+    if (typeof gen.generateCases !== 'function' || typeof gen.mutateCase !== 'function') return BUILTIN_GENERATOR;
+    let classifyCase: GeneratorApi['classifyCase'];
+    try {
+      const cls = (await import(spec('../classify/scenarios.ts'))) as Partial<GeneratorApi>;
+      if (typeof cls.classifyCase === 'function') classifyCase = cls.classifyCase;
+    } catch {
+      // no classifier in this build
+    }
+    return { name: 'generator', generateCases: gen.generateCases, mutateCase: gen.mutateCase, ...(classifyCase ? { classifyCase } : {}) };
+  } catch {
+    return BUILTIN_GENERATOR;
+  }
+}
+
+/** Corpus entries to mutate: a count and a lookup by position (the coordinator's corpus index). */
+export interface CorpusView {
+  size(): Promise<number>;
+  /** The case at position k (0 <= k < size), or undefined if it vanished (retention). */
+  at(k: number): Promise<{ id: string; case: Case } | undefined>;
+}
+
+export interface CaseSourceOptions {
+  seed: number;
+  generator: GeneratorApi;
+  /**
+   * Share of indexes that mutate a corpus entry (when the corpus has any).
+   * @defaultValue 0.25
+   */
+  mutationRate?: number;
+  corpus?: CorpusView;
+  /**
+   * Seed cases run first (indexes 0..k-1), e.g. corpus/seeds.
+   * @defaultValue none
+   */
+  seeds?: Case[];
+}
+
+export class CaseSource {
+  private readonly mutationRate: number;
+  /** Cases the generator got wrong (invalid), replaced by a retry; for the statistics. */
+  invalidGenerated = 0;
+
+  constructor(private readonly opts: CaseSourceOptions) {
+    this.mutationRate = opts.mutationRate ?? 0.25;
+    if (!(this.mutationRate >= 0 && this.mutationRate <= 1)) throw new Error(`mutationRate must be in [0, 1], not ${this.mutationRate}`);
+  }
+
+  get generatorName(): string {
+    return this.opts.generator.name;
+  }
+
+  private envelope(c: Case, index: number, origin: CaseOrigin, parent?: string): CaseEnvelope {
+    const scenarios = this.opts.generator.classifyCase?.(c);
+    return { id: caseId(c), index, origin, ...(parent ? { parent } : {}), ...(scenarios ? { scenarios } : {}), case: c };
+  }
+
+  private generated(index: number): CaseEnvelope {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const s = indexSeed(this.opts.seed, index, attempt);
+      let c: Case | undefined;
+      try {
+        c = this.opts.generator.generateCases(s, 1)[0];
+      } catch {
+        c = undefined;
+      }
+      if (c) {
+        // The stand-in validates what it makes; anything else is checked here, so no invalid case reaches a queue.
+        if (this.opts.generator === BUILTIN_GENERATOR) return this.envelope(c, index, 'generated');
+        const v = validateCase(c);
+        if (v.ok) return this.envelope(v.value, index, 'generated');
+      }
+      this.invalidGenerated++;
+    }
+    return this.envelope(builtinCase(indexSeed(this.opts.seed, index, 99)), index, 'generated');
+  }
+
+  /** Cases [from, to) of the stream. */
+  async batch(from: number, to: number): Promise<CaseEnvelope[]> {
+    const out: CaseEnvelope[] = [];
+    const seeds = this.opts.seeds ?? [];
+    const corpusSize = this.opts.corpus && this.mutationRate > 0 ? await this.opts.corpus.size() : 0;
+    for (let i = from; i < to; i++) {
+      if (i < seeds.length) {
+        out.push(this.envelope(seeds[i]!, i, 'seed'));
+        continue;
+      }
+      const r = rng(indexSeed(this.opts.seed, i, 7));
+      if (corpusSize > 0 && r() < this.mutationRate) {
+        const parent = await this.opts.corpus!.at(Math.floor(r() * corpusSize));
+        if (parent) {
+          try {
+            const m = this.opts.generator.mutateCase(parent.case, indexSeed(this.opts.seed, i, 13));
+            const v = validateCase(m);
+            if (v.ok) {
+              out.push(this.envelope(v.value, i, 'mutated', parent.id));
+              continue;
+            }
+            this.invalidGenerated++;
+          } catch {
+            this.invalidGenerated++;
+          }
+        }
+      }
+      out.push(this.generated(i));
+    }
+    return out;
+  }
+}
+
+/** The valid seed cases of corpus/seeds (invalid ones are skipped: the seed tests catch them). */
+export function seedCases(): Case[] {
+  const out: Case[] = [];
+  for (const s of loadSeedCases()) {
+    const v = validateCase(s.caseJson);
+    if (v.ok) out.push(v.value);
+  }
+  return out;
+}

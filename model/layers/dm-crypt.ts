@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
 import { type LayerKindModule, type SemanticIssue, lowerGeometry } from './kind.ts';
+import { simpleDmSetup, wipeStep } from './dm-tables.ts';
 
 export const CryptIntegrity = z.enum(['none', 'hmac-sha256', 'gcm', 'poly1305']);
 export type CryptIntegrity = z.infer<typeof CryptIntegrity>;
@@ -81,4 +82,10 @@ export const dmCrypt: LayerKindModule<DmCryptLayer> = {
     tools: ['dmsetup'],
     config: ['BLK_DEV_DM', 'DM_CRYPT', ...(layer.integrity !== 'none' ? ['CRYPTO_AUTHENC', 'CRYPTO_GCM', 'CRYPTO_CHACHA20POLY1305'] : ['CRYPTO_XTS'])],
   }),
+};
+
+/** A dm-crypt table with the case's deterministic key; `wipe` writes zeroes through it once made. */
+dmCrypt.setup = (layer, env, stack) => {
+  const { steps } = simpleDmSetup(layer, env, stack);
+  return { steps: layer.wipe ? [...steps, wipeStep(layer.id, env)] : steps };
 };

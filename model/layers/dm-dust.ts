@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
 import { type LayerKindModule, type SemanticIssue, identityMap, lowerGeometry } from './kind.ts';
+import { dmName, simpleDmSetup } from './dm-tables.ts';
 
 export const DmDustLayer = z.strictObject({
   id: LayerId,
@@ -34,4 +35,13 @@ export const dmDust: LayerKindModule<DmDustLayer> = {
   fault: (layer) => (layer.enabled && layer.badBlocks.length > 0 ? { kind: 'bad-blocks', blockSize: layer.blockSize, blocks: layer.badBlocks } : { kind: 'none' }),
   verifiesData: () => false,
   needs: () => ({ modules: ['dm-mod', 'dm-dust'], tools: ['dmsetup'], config: ['BLK_DEV_DM', 'DM_DUST'] }),
+};
+
+/** The dust target, its bad blocks (in blockSize units) and, when enabled, the switch that makes them fail. */
+dmDust.setup = (layer, env, stack) => {
+  const name = dmName(env, layer.id);
+  const { steps } = simpleDmSetup(layer, env, stack);
+  for (const b of layer.badBlocks) steps.push({ name: `bad block ${b} of ${layer.id}`, argv: ['dmsetup', 'message', name, '0', 'addbadblock', String(b)] });
+  if (layer.enabled) steps.push({ name: `enable ${layer.id}`, argv: ['dmsetup', 'message', name, '0', 'enable'] });
+  return { steps };
 };

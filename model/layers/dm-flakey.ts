@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
 import { type LayerKindModule, identityMap, lowerGeometry } from './kind.ts';
+import { simpleDmSetup } from './dm-tables.ts';
 
 export const DmFlakeyLayer = z.strictObject({
   id: LayerId,
@@ -42,3 +43,5 @@ export const dmFlakey: LayerKindModule<DmFlakeyLayer> = {
   verifiesData: () => false,
   needs: () => ({ modules: ['dm-mod', 'dm-flakey'], tools: ['dmsetup'], config: ['BLK_DEV_DM', 'DM_FLAKEY'] }),
 };
+
+dmFlakey.setup = (layer, env, stack) => simpleDmSetup(layer, env, stack);

@@ -2,6 +2,8 @@
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
 import { type LayerKindModule, type SemanticIssue, lowerGeometry, roundDown } from './kind.ts';
+import type { SetupStepSpec } from './kind.ts';
+import { SECTOR, dmName, integrityTable, wipeStep } from './dm-tables.ts';
 
 export const DmIntegrityLayer = z.strictObject({
   id: LayerId,
@@ -52,4 +54,25 @@ export const dmIntegrity: LayerKindModule<DmIntegrityLayer> = {
   fault: () => ({ kind: 'none' }),
   verifiesData: (layer) => layer.internalHash !== 'none',
   needs: () => ({ modules: ['dm-mod', 'dm-integrity', 'crc32c_generic'], tools: ['dmsetup', 'integritysetup'], config: ['BLK_DEV_DM', 'DM_INTEGRITY', 'BLK_DEV_INTEGRITY'] }),
+};
+
+/**
+ * dm-integrity sizes itself: clear any old superblock below, create the
+ * device with a one-block table (the kernel formats the superblock and
+ * computes the provided data sectors), read those from `dmsetup status`
+ * (its 5th field), then reload the table at that length. With `wipe`, write
+ * zeroes through it so every tag is valid (slow).
+ */
+dmIntegrity.setup = (layer, env) => {
+  const name = dmName(env, layer.id);
+  const block = String(layer.sectorSize / SECTOR);
+  const steps: SetupStepSpec[] = [
+    { name: `clear the superblock under ${layer.id}`, argv: ['blkdiscard', '--force', '--zeroout', '--offset', '0', '--length', '4096', env.devicePath(layer.on)] },
+    { name: `dm-integrity ${layer.id} (format)`, argv: ['dmsetup', 'create', name, '--table', integrityTable(layer, env, block)], undo: ['dmsetup', 'remove', '--retry', name] },
+    { name: `provided sectors of ${layer.id}`, argv: ['blockfarm-exec', '--field', '5', 'dmsetup', 'status', name], capture: `prov_${layer.id}` },
+    { name: `dm-integrity ${layer.id}`, argv: ['dmsetup', 'reload', name, '--table', integrityTable(layer, env, `\${prov_${layer.id}}`)] },
+    { name: `resume ${layer.id}`, argv: ['dmsetup', 'resume', name] },
+  ];
+  if (layer.wipe) steps.push(wipeStep(layer.id, env));
+  return { steps };
 };

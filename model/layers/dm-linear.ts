@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { Bytes, LayerId, PositiveBytes, SECTOR } from '../schema/common.ts';
 import { type LayerKindModule, type SemanticIssue, lowerGeometry, resized } from './kind.ts';
+import { simpleDmSetup } from './dm-tables.ts';
 
 export const DmLinearLayer = z.strictObject({
   id: LayerId,
@@ -45,3 +46,5 @@ export const dmLinear: LayerKindModule<DmLinearLayer> = {
   verifiesData: () => false,
   needs: () => dmNeeds,
 };
+
+dmLinear.setup = (layer, env, stack) => simpleDmSetup(layer, env, stack);

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { LayerId, PositiveBytes, isPowerOfTwo } from '../schema/common.ts';
 import { type LayerKindModule, type SemanticIssue, identityMap, lowerGeometry } from './kind.ts';
 import { dmNeeds } from './dm-linear.ts';
+import type { SetupStepSpec } from './kind.ts';
+import { dmCreateStep, dmName, dmTable, simpleDmSetup } from './dm-tables.ts';
 
 export const DmSnapshotOriginLayer = z.strictObject({
   id: LayerId,
@@ -75,3 +77,38 @@ export const dmSnapshot: LayerKindModule<DmSnapshotLayer> = {
 };
 
 export { dmNeeds };
+
+dmSnapshotOrigin.setup = (layer, env, stack) => simpleDmSetup(layer, env, stack);
+
+/**
+ * A snapshot made at set-up is created while its origin is suspended, as a
+ * snapshot-create op does; one made by an op only gets its COW header
+ * cleared here, and an undo that removes it if the program left it there.
+ */
+dmSnapshot.setup = (layer, env, stack) => {
+  const name = dmName(env, layer.id);
+  const clearCow: SetupStepSpec = { name: `clear the COW header of ${layer.id}`, argv: ['blkdiscard', '--force', '--zeroout', '--offset', '0', '--length', String(layer.chunk), env.devicePath(layer.cow)] };
+  const t = dmTable(layer, env, stack);
+  if (layer.createdAt === 'setup') {
+    // The origin splits writes at the snapshots' chunk size, which it learns when resumed: resume it
+    // once the snapshot exists, or a write spanning chunks is copied out for its first chunk only.
+    const origin = dmName(env, layer.origin);
+    return {
+      steps: [
+        ...t.steps,
+        clearCow,
+        // Undone in reverse: the snapshot goes, then the origin is surely running again (a no-op when it is).
+        { name: `suspend ${layer.origin} for ${layer.id}`, argv: ['dmsetup', 'suspend', origin], undo: ['dmsetup', 'resume', origin] },
+        dmCreateStep(layer, env, t.table),
+        { name: `resume ${layer.origin} for ${layer.id}`, argv: ['dmsetup', 'resume', origin] },
+      ],
+    };
+  }
+  return {
+    steps: [
+      ...t.steps,
+      clearCow,
+      { name: `dm-snapshot ${layer.id} (made by an op)`, argv: ['true'], undo: ['blockfarm-exec', '--if-exists', `/dev/mapper/${name}`, 'dmsetup', 'remove', '--retry', name] },
+    ],
+  };
+};

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LayerId, PositiveBytes, isPowerOfTwo } from '../schema/common.ts';
 import { type LayerKindModule, type SemanticIssue, lowerGeometry, roundDown } from './kind.ts';
 import { dmNeeds } from './dm-linear.ts';
+import { simpleDmSetup } from './dm-tables.ts';
 
 export const DmStripeLayer = z.strictObject({
   id: LayerId,
@@ -51,3 +52,5 @@ export const dmStripe: LayerKindModule<DmStripeLayer> = {
   verifiesData: () => false,
   needs: () => ({ ...dmNeeds, modules: ['dm-mod'] }),
 };
+
+dmStripe.setup = (layer, env, stack) => simpleDmSetup(layer, env, stack);

@@ -62,3 +62,13 @@ export const md: LayerKindModule<MdLayer> = {
     config: ['BLK_DEV_MD', layer.level === 0 ? 'MD_RAID0' : 'MD_RAID1'],
   }),
 };
+
+/** mdadm --create with metadata 1.2; raid1 without the initial resync (--assume-clean). */
+md.setup = (layer, env) => {
+  const dev = env.devicePath(layer.id);
+  const argv = ['mdadm', '--create', dev, '--run', `--level=${layer.level}`, `--raid-devices=${layer.members.length}`, '--metadata=1.2'];
+  if (layer.level === 0) argv.push(`--chunk=${layer.chunk / 1024}`);
+  else argv.push('--assume-clean', '--bitmap=none');
+  argv.push(...layer.members.map((m) => env.devicePath(m)));
+  return { steps: [{ name: `md ${layer.id}`, argv, undo: ['mdadm', '--stop', dev], timeoutMs: 120_000 }] };
+};

@@ -56,3 +56,24 @@ export const scsiDebug: LayerKindModule<ScsiDebugLayer> = {
   }),
 };
 
+/** Load scsi_debug with this disk's parameters, then find its /dev/sdX (the executor's --scsi-debug-dev waits for it). */
+scsiDebug.setup = (layer) => {
+  const pbs = layer.physicalBlockSize ?? layer.logicalBlockSize;
+  const params = [
+    `dev_size_mb=${layer.size / MiB}`,
+    `sector_size=${layer.logicalBlockSize}`,
+    `physblk_exp=${Math.log2(pbs / layer.logicalBlockSize)}`,
+    `dif=${layer.dif}`,
+    `dix=${layer.dix ? 1 : 0}`,
+    `guard=${layer.guard === 'ip' ? 1 : 0}`,
+    'num_tgts=1',
+    'max_luns=1',
+    'add_host=1',
+  ];
+  return {
+    steps: [
+      { name: `scsi_debug ${layer.id}`, argv: ['modprobe', 'scsi_debug', ...params], undo: ['modprobe', '-r', 'scsi_debug'], timeoutMs: 60_000 },
+      { name: `disk of ${layer.id}`, argv: ['blockfarm-exec', '--scsi-debug-dev', '30000'], capture: `dev_${layer.id}`, timeoutMs: 40_000 },
+    ],
+  };
+};

@@ -4,7 +4,8 @@
  * a path, the geometry probes, what to read back at the end, and the
  * decoding candidates. Pure: the same case and environment give the same plan.
  */
-import { type Case, type Op, type SetupEnv, type StackInfo, layerModule } from '../../model/index.ts';
+import { type Case, DM_KINDS, type Op, type SetupEnv, type StackInfo, layerModule } from '../../model/index.ts';
+import { type DmLayer, dmName, reloadArgvs, snapshotCreateArgvs, snapshotMergeArgvs, snapshotRemoveArgvs } from '../../model/layers/dm-tables.ts';
 import { CaseModel } from '../../model/semantics/case-model.ts';
 import { finalObjects, predict } from '../../model/semantics/evaluate.ts';
 import type { ExecPlan, FinalRead, PlanOp, SetupStep } from '../executor/protocol.ts';
@@ -148,11 +149,25 @@ function compileOp(op: Op, info: StackInfo, env: SetupEnv, mapLength: Map<string
     }
     case 'dm-suspend':
     case 'dm-resume':
-    case 'dm-reload':
+    case 'dm-reload': {
+      const l = info.layer(op.target);
+      if (!l || !DM_KINDS.has(l.kind)) return `${op.kind} of '${op.target}', which is not a device-mapper layer`;
+      const name = dmName(env, l.id);
+      if (op.kind === 'dm-suspend') return { id: op.id, kind: 'exec', argvs: [['dmsetup', 'suspend', ...(op.noflush ? ['--noflush'] : []), name]] };
+      if (op.kind === 'dm-resume') return { id: op.id, kind: 'exec', argvs: [['dmsetup', 'resume', name]] };
+      return { id: op.id, kind: 'exec', argvs: reloadArgvs(l as DmLayer, op.as, env, info) };
+    }
     case 'snapshot-create':
     case 'snapshot-remove':
-    case 'snapshot-merge':
-      return `this target cannot run ${op.kind} yet (op ${op.id})`;
+    case 'snapshot-merge': {
+      const l = info.layer(op.target);
+      if (l?.kind !== 'dm-snapshot') return `${op.kind} of '${op.target}', which is not a dm-snapshot layer`;
+      if (op.kind === 'snapshot-create') return { id: op.id, kind: 'exec', argvs: snapshotCreateArgvs(l, env, info) };
+      // The snapshot device goes away: close what the program holds open on it first.
+      const closePrefix = env.devicePath(l.id);
+      if (op.kind === 'snapshot-remove') return { id: op.id, kind: 'exec', argvs: snapshotRemoveArgvs(l, env), closePrefix };
+      return { id: op.id, kind: 'exec', argvs: snapshotMergeArgvs(l, env, info), closePrefix };
+    }
   }
 }
 

@@ -13,6 +13,11 @@ import { registerKernels } from './commands/kernels.ts';
 import { registerRun } from './commands/run.ts';
 import { registerValidate } from './commands/validate.ts';
 import { registerWorker } from './commands/worker.ts';
+import { registerBisect } from './commands/bisect.ts';
+import { registerMinimize } from './commands/minimize.ts';
+import { registerReport } from './commands/report.ts';
+import { registerRepro } from './commands/repro.ts';
+import { registerTriage } from './commands/triage.ts';
 import { type CliContext, type CommandHost, createCliContext } from './context.ts';
 
 /** Runs the CLI on argv (as process.argv) and returns the exit code. */
@@ -41,6 +46,11 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   registerCoordinator(program, host);
   registerWorker(program, host);
   registerKernels(program, host);
+  registerTriage(program, host);
+  registerReport(program, host);
+  registerMinimize(program, host);
+  registerBisect(program, host);
+  registerRepro(program, host);
   program.addHelpText(
     'after',
     '\nExit codes (every command): 0 pass, 1 finding (divergence, crash, hang), 2 bad input,\n' +

@@ -11,6 +11,7 @@ import { release } from 'node:os';
 import path from 'node:path';
 import { cacheRoot } from '../../../infra/kernels/paths.ts';
 import { runTool } from '../../../infra/kernels/proc.ts';
+import { type MachineCheck, checkKvm, defaultProbeEnv } from '../../../infra/machine.ts';
 import type { Accel } from './vm.ts';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
@@ -106,4 +107,16 @@ async function probeKvm(vmlinux: string, qemu: string): Promise<KvmProbe> {
     child.on('error', (e) => finish(false, `cannot run ${QEMU_BINARY}: ${e.message}`));
     child.on('exit', () => finish(false, `a KVM guest did not start: ${err.trim().split('\n').pop() ?? 'no message'}: TCG`));
   });
+}
+
+/** KVM as doctor reports it: the cached probe's answer when there is one, else whether /dev/kvm is there. */
+export async function kvmCheck(env: NodeJS.ProcessEnv = process.env): Promise<MachineCheck> {
+  try {
+    const p = JSON.parse(await readFile(path.join(cacheRoot(env), 'qemu', 'kvm-probe.json'), 'utf8')) as KvmProbe;
+    if (p.hostKernel === release())
+      return { what: 'KVM (probed by booting a guest)', status: p.works ? 'ok' : 'missing', optional: true, detail: p.detail, ...(p.works ? {} : { fix: 'none needed: TCG works, only slower' }) };
+  } catch {
+    // not probed yet
+  }
+  return checkKvm(defaultProbeEnv());
 }

@@ -1,0 +1,190 @@
+/**
+ * The qemu target end to end on a real kernel: registration and
+ * requirements, a case per fresh VM restored from a saved state (and no
+ * state left over from the previous case), fault injection the model is not
+ * told about caught as a divergence, crash and hang detection, and a VM that
+ * does not come up reported as an infrastructure error, never a finding.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildAgent } from '../../infra/guest/build.ts';
+import { writeCpio } from '../../infra/guest/cpio.ts';
+import type { ExecPlan, PlanOp } from '../../worker/executor/protocol.ts';
+import { runCase } from '../../worker/run-case.ts';
+import { factoryFor } from '../../worker/targets/registry.ts';
+import { createQemuTarget, kernelFor, prepareQemu } from '../../worker/targets/qemu/factory.ts';
+import type { QemuTarget, QemuTargetOptions } from '../../worker/targets/qemu/qemu-target.ts';
+import { QemuTarget as QemuTargetClass } from '../../worker/targets/qemu/qemu-target.ts';
+import { VmFactory } from '../../worker/targets/qemu/states.ts';
+import { TargetRefused } from '../../worker/targets/target.ts';
+import { MiB, diskCase, read, stackCase, write } from '../helpers/cases.ts';
+import { testKernel } from './helpers.ts';
+
+const targets: QemuTarget[] = [];
+const temps: string[] = [];
+
+async function target(opts: Partial<QemuTargetOptions> = {}): Promise<QemuTarget> {
+  const k = await testKernel();
+  const t = await createQemuTarget(`qemu:${k.info.id}`, opts);
+  targets.push(t);
+  return t;
+}
+
+afterAll(async () => {
+  for (const t of targets) await t.close();
+  for (const d of temps) await rm(d, { recursive: true, force: true });
+});
+
+beforeAll(async () => {
+  await testKernel();
+}, 300_000);
+
+/** An exec op prepended to the first thread (a test-only plan hook). */
+function prepend(plan: ExecPlan, op: PlanOp): ExecPlan {
+  return { ...plan, threads: [[op, ...(plan.threads[0] ?? [])], ...plan.threads.slice(1)] };
+}
+
+describe('the qemu target', () => {
+  it('is registered as qemu and qemu:ID, and reports what it needs', async () => {
+    const k = await testKernel();
+    expect(factoryFor('qemu')).toBeDefined();
+    expect(factoryFor(`qemu:${k.info.id}`)).toBe(factoryFor('qemu'));
+    const checks = await factoryFor('qemu')!.requirements();
+    const byWhat = new Map(checks.map((c) => [c.what, c]));
+    expect(byWhat.get('qemu-system-x86_64')?.status).toBe('ok');
+    expect(byWhat.get('fetched kernels')?.detail).toContain(k.info.id);
+    await expect(kernelFor('qemu:latest')).rejects.toThrow(TargetRefused);
+    await expect(kernelFor('qemu:6.1.0-1-amd64')).rejects.toThrow(/not fetched: run 'blockfarm kernels fetch 6\.1\.0-1-amd64'/);
+    expect((await kernelFor('qemu')).info.id).toBe((await kernelFor(`qemu:${k.info.id}`)).info.id);
+  });
+
+  it('runs each case in a fresh VM restored from a saved state: nothing of the previous case is left', async () => {
+    const leftovers: string[][] = [];
+    const t = await target({
+      vmHookForTests: async (cvm) => {
+        // What the guest holds before the case runs, then a marker file of this case.
+        const r = await cvm.vm.agent!.exec(['sh', '-c', `dmsetup ls; losetup -a; grep -c " /tmp/bf" /proc/mounts; ls -A /tmp; touch /tmp/marker-${leftovers.length}`]);
+        leftovers.push(r.out);
+      },
+    });
+    // Case 1 leaves data on its disk, a loop device, a mount and files; case 2 reads the disk.
+    const first = stackCase(
+      [
+        { id: 'd', kind: 'disk', size: 64 * MiB },
+        { id: 'fs', kind: 'fs', on: 'd', type: 'ext4' },
+        { id: 'f', kind: 'file', on: 'fs', name: 'f', size: 4 * MiB },
+        { id: 'g', kind: 'file', on: 'fs', name: 'g' },
+        { id: 'l', kind: 'loop', on: 'f' },
+      ],
+      [write(1, 'l', 0, 65536), write(2, 'g', 1 * MiB, 8192)],
+    );
+    const o1 = await runCase(t, first.c, first.info);
+    expect(o1.kind, JSON.stringify(o1)).toBe('pass');
+    expect(t.lastStats?.how).toMatch(/^(spare|restore)$/);
+    const second = diskCase([read(1, 'd', 0, 2 * MiB)], { size: 64 * MiB });
+    const o2 = await runCase(t, second.c, second.info);
+    expect(o2.kind, JSON.stringify(o2)).toBe('pass'); // all zeros: the model's fresh disk
+    expect(['spare', 'restore']).toContain(t.lastStats?.how);
+    expect(t.lastStats!.readyMs).toBeLessThan(5000);
+    // Both VMs start from the saved state: none of case 1's devices, mounts, directories or marker file.
+    expect(leftovers).toEqual([
+      ['No devices found', '0'],
+      ['No devices found', '0'],
+    ]);
+  }, 300_000);
+
+  it('catches a fault the model is not told about: a dm-linear swapped for dm-flakey dropping writes', async () => {
+    const b = stackCase(
+      [{ id: 'd', kind: 'disk', size: 16 * MiB }, { id: 'lin', kind: 'dm-linear', on: 'd' }],
+      [write(1, 'lin', 0, 8192, { direct: true }), { kind: 'drop-caches', id: 2 }, read(3, 'lin', 0, 8192, { direct: true })],
+    );
+    const honest = await target();
+    expect((await runCase(honest, b.c, b.info)).kind).toBe('pass');
+    const lying = await target({
+      planHookForTests: (plan) => ({
+        ...plan,
+        setup: plan.setup.map((s) =>
+          s.argv[0] === 'dmsetup' && s.argv[1] === 'create'
+            ? { ...s, argv: s.argv.map((a) => a.replace(/ linear (\S+) 0$/, ' flakey $1 0 0 60 1 drop_writes')) }
+            : s,
+        ),
+      }),
+    });
+    const o = await runCase(lying, b.c, b.info);
+    expect(o.kind, JSON.stringify(o)).toBe('divergence');
+    if (o.kind !== 'divergence') return;
+    expect(o.divergences.some((d) => d.op === 3 && d.class === 'wrong-data')).toBe(true);
+  }, 300_000);
+
+  it('a guest that panics mid-case is a crash with the console log, and the next case gets a new VM', async () => {
+    const t = await target({
+      planHookForTests: (plan) => prepend(plan, { id: 900, kind: 'exec', argvs: [['sh', '-c', 'echo c > /proc/sysrq-trigger']] }),
+    });
+    const b = diskCase([write(1, 'd', 0, 4096), read(2, 'd', 0, 4096)]);
+    const o = await runCase(t, b.c, b.info);
+    expect(o.kind, JSON.stringify(o).slice(0, 500)).toBe('crash');
+    if (o.kind !== 'crash') return;
+    expect(o.title).toBe('kernel panic: sysrq triggered crash');
+    expect(o.log).toMatch(/Kernel panic - not syncing: sysrq triggered crash/);
+    expect(o.log).toMatch(/Call Trace:/);
+    const healthy = await target();
+    expect((await runCase(healthy, b.c, b.info)).kind).toBe('pass');
+  }, 300_000);
+
+  it('an op that never completes is a hang (executor op timeout), with the blocked tasks', async () => {
+    // Suspend the device, then write to it: the write waits in the kernel until resumed, which never happens.
+    const t = await target({
+      opTimeoutMs: 4000,
+      hangGraceMs: 4000,
+      planHookForTests: (plan) => {
+        const dev = plan.setup.find((s) => s.argv[1] === 'create')!.argv[2]!;
+        return prepend(plan, { id: 900, kind: 'exec', argvs: [['dmsetup', 'suspend', dev]] });
+      },
+    });
+    const b = stackCase([{ id: 'd', kind: 'disk', size: 16 * MiB }, { id: 'lin', kind: 'dm-linear', on: 'd' }], [write(1, 'lin', 0, 4096, { direct: true })]);
+    const o = await runCase(t, b.c, b.info);
+    expect(o.kind, JSON.stringify(o).slice(0, 500)).toBe('hang');
+    if (o.kind !== 'hang') return;
+    expect(o.title).toMatch(/^hang: op 1 did not complete/);
+    expect(o.log).toMatch(/blockfarm-exec/); // sysrq-w lists the blocked executor thread
+  }, 300_000);
+
+  it('an agent that stops answering mid-case is a hang', async () => {
+    const t = await target({ agentSilenceMs: 3000, pingEveryMs: 500, vmHookForTests: (cvm) => cvm.vm.agent!.stall() });
+    const b = diskCase([write(1, 'd', 0, 4096)]);
+    const o = await runCase(t, b.c, b.info);
+    expect(o.kind).toBe('hang');
+    if (o.kind === 'hang') expect(o.title).toMatch(/the guest agent stopped answering/);
+  }, 300_000);
+
+  it('a VM that does not boot, or whose agent never answers, is an infrastructure error', async () => {
+    const k = await testKernel();
+    const { cfg } = await prepareQemu({ kernel: k });
+    const dir = await mkdtemp(path.join(tmpdir(), 'blockfarm-qemu-bad-'));
+    temps.push(dir);
+    const b = diskCase([write(1, 'd', 0, 4096)]);
+
+    // Not a kernel at all.
+    await writeFile(path.join(dir, 'not-a-kernel'), Buffer.alloc(4096, 0x5a));
+    const badKernel = new VmFactory({ ...cfg, root: path.join(dir, 'a'), kernel: { ...k, vmlinux: path.join(dir, 'not-a-kernel') } });
+    const t1 = new QemuTargetClass({ kernel: k, image: cfg.image, factory: badKernel });
+    targets.push(t1);
+    const o1 = await runCase(t1, b.c, b.info);
+    expect(o1.kind).toBe('infra-error');
+    if (o1.kind === 'infra-error') expect(o1.message).toMatch(/QEMU/);
+
+    // A guest whose init never serves the port (an image with the agent but no virtio modules).
+    const lonely = path.join(dir, 'lonely.cpio');
+    await writeCpio(lonely, [{ type: 'file', path: 'init', source: await buildAgent(), mode: 0o755 }]);
+    const silent = new VmFactory({ ...cfg, root: path.join(dir, 'b'), bootTimeoutMs: 8000, image: { ...cfg.image, initramfs: lonely } });
+    const t2 = new QemuTargetClass({ kernel: k, image: cfg.image, factory: silent });
+    targets.push(t2);
+    const o2 = await runCase(t2, b.c, b.info);
+    expect(o2.kind).toBe('infra-error');
+    if (o2.kind === 'infra-error') expect(o2.message).toMatch(/did not answer/);
+    expect(badKernel.livePids()).toEqual([]);
+    expect(silent.livePids()).toEqual([]);
+  }, 300_000);
+});

@@ -1,0 +1,278 @@
+/**
+ * The `qemu:<kernel>` target: each case runs in a fresh VM restored from a
+ * prepared state (states.ts) for its disks' geometry, through the guest
+ * agent and the native executor, and the VM is thrown away after it (a
+ * dead or dirty VM is simply never reused). Crash and hang detection:
+ *
+ * - the serial console is scanned while the case runs (console-watch.ts):
+ *   a panic/Oops/BUG ends the case as a crash, a hung-task (soft lockup,
+ *   RCU stall) report as a hang, with the console log;
+ * - the executor's own op timeout is a hang, as on the host;
+ * - the agent is pinged while the case runs; one that stops answering
+ *   within the (TCG-scaled) silence limit is a hang;
+ * - QEMU exiting mid-case is a crash when the console explains it, else an
+ *   infrastructure error;
+ * - a VM that does not come up (boot, restore, agent) is an infrastructure
+ *   error, never a finding.
+ *
+ * The kernel log judged by the oracle is the guest's /dev/kmsg records of
+ * the run (all levels), sent by the agent after the executor ends.
+ */
+import { layerModule } from '../../../model/index.ts';
+import type { GuestImage } from '../../../infra/guest/build.ts';
+import type { FetchedKernel } from '../../../infra/kernels/store.ts';
+import type { ExecEvent, ExecPlan } from '../../executor/protocol.ts';
+import { compilePlan } from '../../plan/compile.ts';
+import { makeSetupEnv } from '../../plan/env.ts';
+import { reportText } from '../../kernel-log/parse.ts';
+import type { RunRequest, Target, TargetRun } from '../target.ts';
+import { AgentError } from './agent-channel.ts';
+import { ConsoleWatch } from './console-watch.ts';
+import { type ExecOutcome, interpretEvents } from './events.ts';
+import { type CaseVm, type DiskGeometry, VmFactory } from './states.ts';
+
+export interface QemuTargetOptions {
+  kernel: FetchedKernel;
+  image: GuestImage;
+  factory: VmFactory;
+  /** Per-op limit inside the executor. @defaultValue 120000 under TCG, 60000 under KVM */
+  opTimeoutMs?: number;
+  /** Whole-case limit. @defaultValue 900000 */
+  caseTimeoutMs?: number;
+  /** The agent must answer a ping within this while a case runs. @defaultValue 60000 under TCG */
+  agentSilenceMs?: number;
+  /** @defaultValue 5000 */
+  pingEveryMs?: number;
+  /** Keep one restored VM waiting for the next case. @defaultValue true */
+  spare?: boolean;
+  /**
+   * Tests only: rewrite the compiled plan before it runs (inject a fault the
+   * model is not told about, or a step that crashes the guest), given the
+   * VM's disk devices.
+   */
+  planHookForTests?: (plan: ExecPlan, ctx: { devices: string[] }) => ExecPlan;
+  /** Tests only: called with the VM once it is ready, before the plan runs. */
+  vmHookForTests?: (vm: CaseVm) => Promise<void> | void;
+  /** Tests only: called with the VM and the run's result before the VM is thrown away (look for leftovers). */
+  inspectForTests?: (vm: CaseVm, run: TargetRun) => Promise<void> | void;
+  /** After an op timed out, how long the executor may take to undo and exit before the case is a hang anyway. @defaultValue 15000 */
+  hangGraceMs?: number;
+}
+
+/** How a case's VM went, for benchmarks and debugging. */
+export interface QemuRunStats {
+  how: CaseVm['how'];
+  readyMs: number;
+  execMs: number;
+}
+
+/** Guest directory under which runs put mount points and files. */
+export const GUEST_WORK_DIR = '/tmp/bf';
+
+export class QemuTarget implements Target {
+  readonly name: string;
+  private seq = 0;
+  /** The last run's VM figures. */
+  lastStats?: QemuRunStats;
+
+  constructor(private readonly opts: QemuTargetOptions) {
+    this.name = `qemu:${opts.kernel.info.id}`;
+  }
+
+  private get tcg(): boolean {
+    return this.opts.factory.cfg.accel === 'tcg';
+  }
+
+  async unsupportedReason(req: RunRequest): Promise<string | undefined> {
+    const m = this.opts.image.manifest;
+    const have = new Set([...m.modules.inImage, ...m.modules.builtin]);
+    const tools = new Set(m.tools);
+    const id = this.opts.kernel.info.id;
+    for (const l of req.info.layers) {
+      const mod = layerModule(l);
+      if (!mod.setup) return `the qemu target cannot build ${l.kind} layers ('${l.id}')`;
+      const needs = mod.needs(l);
+      for (const x of needs.modules)
+        if (!have.has(x.replace(/-/g, '_'))) return `kernel ${id} has no ${x} module (needed by ${l.kind} layer '${l.id}'${needs.config.length ? `; CONFIG_${needs.config[needs.config.length - 1]}` : ''})`;
+      for (const t of needs.tools) if (!tools.has(t)) return `the guest image has no ${t} (needed by ${l.kind} layer '${l.id}')`;
+    }
+    return undefined;
+  }
+
+  async run(req: RunRequest): Promise<TargetRun> {
+    const diskLayers = req.info.layers.filter((l) => l.kind === 'disk');
+    const geoms: DiskGeometry[] = diskLayers.map((d) => ({ logicalBlockSize: d.logicalBlockSize, physicalBlockSize: d.physicalBlockSize ?? d.logicalBlockSize }));
+    const sizes = diskLayers.map((d) => d.size);
+    const slot = new Map(diskLayers.map((d, i) => [d.id, i]));
+    let cvm: CaseVm;
+    try {
+      cvm = await this.opts.factory.acquire(geoms, sizes, { spare: this.opts.spare !== false });
+    } catch (err) {
+      return { kind: 'infra-error', message: `${this.name}: ${(err as Error).message}` };
+    }
+    const t0 = performance.now();
+    try {
+      const env = makeSetupEnv({
+        workDir: GUEST_WORK_DIR,
+        namePrefix: `bf${++this.seq}-`,
+        seed: req.theCase.seed,
+        info: req.info,
+        disks: 'virtio',
+        diskDevice: (id) => cvm.devices[slot.get(id) ?? -1] ?? `/dev/missing-${id}`,
+      });
+      const compiled = compilePlan(req.theCase, req.info, env, { opTimeoutMs: this.opts.opTimeoutMs ?? (this.tcg ? 120_000 : 60_000) });
+      if (!compiled.ok) return { kind: 'unsupported', reason: compiled.unsupported };
+      const plan = this.opts.planHookForTests ? this.opts.planHookForTests(compiled.plan, { devices: cvm.devices }) : compiled.plan;
+      await this.opts.vmHookForTests?.(cvm);
+      const result = await this.execute(cvm, plan, req.signal);
+      await this.opts.inspectForTests?.(cvm, result);
+      return result;
+    } finally {
+      this.lastStats = { how: cvm.how, readyMs: cvm.readyMs, execMs: Math.round(performance.now() - t0) };
+      await this.opts.factory.release(cvm);
+    }
+  }
+
+  private async execute(cvm: CaseVm, plan: ExecPlan, signal?: AbortSignal): Promise<TargetRun> {
+    const { vm } = cvm;
+    const agent = vm.agent!;
+    const watch = new ConsoleWatch(vm.console);
+    const events: ExecEvent[] = [];
+    let badLine: string | undefined;
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      const run = agent.start(['blockfarm-exec'], JSON.stringify(plan), {
+        kmsg: true,
+        keepOut: false,
+        onOut: (line) => {
+          try {
+            events.push(JSON.parse(line) as ExecEvent);
+          } catch {
+            badLine ??= line.slice(0, 200);
+          }
+        },
+      });
+      type End =
+        | { k: 'done'; r: Awaited<typeof run.done> }
+        | { k: 'console' }
+        | { k: 'exit' }
+        | { k: 'timeout' }
+        | { k: 'silent'; why: string }
+        | { k: 'abort' }
+        | { k: 'lost'; why: string };
+      const ends: Array<Promise<End>> = [
+        run.done.then(
+          (r): End => ({ k: 'done', r }),
+          (e: Error): End => ({ k: 'lost', why: e.message }),
+        ),
+        watch.verdict.then((): End => ({ k: 'console' })),
+        vm.exited.then((): End => ({ k: 'exit' })),
+        new Promise<End>((resolve) => timers.push(setTimeout(() => resolve({ k: 'timeout' }), this.opts.caseTimeoutMs ?? 900_000))),
+        this.liveness(agent, timers),
+      ];
+      if (signal) ends.push(new Promise<End>((resolve) => signal.addEventListener('abort', () => resolve({ k: 'abort' }), { once: true })));
+      // An op timeout: the executor reports it, undoes and exits; a thread stuck in the kernel can keep it from exiting.
+      ends.push(
+        new Promise<End>((resolve) => {
+          const iv = setInterval(() => {
+            if (events.some((e) => e.ev === 'timeout')) {
+              clearInterval(iv);
+              timers.push(setTimeout(() => resolve({ k: 'timeout' }), this.opts.hangGraceMs ?? 15_000));
+            }
+          }, 200);
+          timers.push(iv);
+        }),
+      );
+      const end = await Promise.race(ends);
+      const consoleNow = () => watch.text();
+      switch (end.k) {
+        case 'done': {
+          const v = watch.settle();
+          if (v) return this.fromConsole(v.kind, v.report, v.log);
+          const outcome: ExecOutcome = { exit: end.r.exit, signal: end.r.signal, badLine, stderr: end.r.err };
+          return interpretEvents(this.name, events, outcome, end.r.kmsg, consoleNow());
+        }
+        case 'console': {
+          const v = watch.settle()!;
+          return this.fromConsole(v.kind, v.report, v.log);
+        }
+        case 'exit':
+        case 'lost': {
+          // Give the console a moment: QEMU exits right after a panic's last lines.
+          await new Promise((r) => setTimeout(r, 200));
+          const v = watch.settle();
+          if (v) return this.fromConsole(v.kind, v.report, v.log);
+          const ex = await Promise.race([vm.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
+          const what = ex ? `QEMU exited (${ex.code ?? ex.signal}) during the case` : `the agent connection was lost (${end.k === 'lost' ? end.why : ''})`;
+          return { kind: 'infra-error', message: `${what} without a kernel report; ${vm.stderrTail() || 'console: ' + consoleNow().trim().split('\n').slice(-3).join(' | ')}` };
+        }
+        case 'timeout':
+        case 'silent': {
+          const title =
+            end.k === 'silent'
+              ? `hang: the guest agent stopped answering (${end.why})`
+              : events.find((e) => e.ev === 'timeout')
+                ? `hang: op ${(events.find((e) => e.ev === 'timeout') as Extract<ExecEvent, { ev: 'timeout' }>).op} did not complete and the executor could not finish`
+                : 'hang: the case did not complete in time';
+          const blocked = await this.blockedTasks(cvm, end.k !== 'silent');
+          const v = watch.settle();
+          if (v && v.kind === 'crash') return this.fromConsole(v.kind, v.report, v.log);
+          return { kind: 'hang', title, log: [consoleNow(), blocked].filter(Boolean).join('\n') };
+        }
+        case 'abort':
+          agent.kill(run.id, 15);
+          return { kind: 'infra-error', message: 'the run was aborted' };
+      }
+      return { kind: 'infra-error', message: 'internal: unhandled end of a run' };
+    } catch (err) {
+      if (err instanceof AgentError) return { kind: 'infra-error', message: `${this.name}: ${err.message}` };
+      throw err;
+    } finally {
+      for (const t of timers) clearTimeout(t);
+      watch.close();
+    }
+  }
+
+  private fromConsole(kind: 'crash' | 'hang', report: Parameters<typeof reportText>[0], log: string): TargetRun {
+    return { kind, title: report.title, log: log || reportText(report) };
+  }
+
+  /** Resolves when the agent fails to answer a ping within the silence limit. */
+  private liveness(agent: NonNullable<CaseVm['vm']['agent']>, timers: NodeJS.Timeout[]): Promise<{ k: 'silent'; why: string }> {
+    const silence = this.opts.agentSilenceMs ?? (this.tcg ? 60_000 : 20_000);
+    const every = this.opts.pingEveryMs ?? 5000;
+    return new Promise((resolve) => {
+      const tick = () => {
+        if (agent.isClosed) return;
+        agent.ping(silence, silence).then(
+          () => timers.push(setTimeout(tick, every)),
+          (e: Error) => {
+            if (!agent.isClosed) resolve({ k: 'silent', why: e.message });
+          },
+        );
+      };
+      timers.push(setTimeout(tick, every));
+    });
+  }
+
+  /** Ask the kernel to list blocked tasks (sysrq w) and return what the console showed. */
+  private async blockedTasks(cvm: CaseVm, agentAlive: boolean): Promise<string> {
+    const agent = cvm.vm.agent;
+    if (!agentAlive || !agent || agent.isClosed || cvm.vm.hasExited) return '';
+    const mark = cvm.vm.console.mark();
+    try {
+      // The task list is printed at KERN_INFO: raise the console's level around it (sysrq 7, then back to 5).
+      agent.sysrq('7');
+      agent.sysrq('w');
+      await new Promise((r) => setTimeout(r, this.tcg ? 2000 : 500));
+      agent.sysrq('5');
+    } catch {
+      return '';
+    }
+    return cvm.vm.console.text(mark);
+  }
+
+  async close(): Promise<void> {
+    await this.opts.factory.close();
+  }
+}

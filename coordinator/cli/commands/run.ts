@@ -50,6 +50,35 @@ export interface CaseResult {
   log?: string;
   /** invalid: what is wrong with the file. */
   problems?: CaseProblem[];
+  /** With --kernel-log: the titled kernel reports of the run (findings, and the ones the case causes on purpose). */
+  kernelReports?: KernelReportLine[];
+}
+
+/** One titled kernel report, as --kernel-log prints it. */
+export interface KernelReportLine {
+  title: string;
+  /** The case causes it on purpose (fault injection, corruption): not a finding. */
+  expected: boolean;
+  /** It ended the case (a crash or hang title). */
+  fatal?: boolean;
+  /** How many times it was logged. */
+  count: number;
+}
+
+const EXPECTED_NOTE = 'expected kernel report: ';
+
+/** The kernel reports of an outcome: kernel-log divergences, expected-report notes, a crash or hang title. */
+export function kernelReportLines(r: CaseResult): KernelReportLine[] {
+  const out: KernelReportLine[] = [];
+  const add = (title: string, expected: boolean, fatal = false) => {
+    const same = out.find((k) => k.title === title && k.expected === expected && Boolean(k.fatal) === fatal);
+    if (same) same.count++;
+    else out.push({ title, expected, ...(fatal ? { fatal } : {}), count: 1 });
+  };
+  if ((r.verdict === 'crash' || r.verdict === 'hang') && r.title) add(r.title, false, true);
+  for (const d of r.divergences) if (d.class === 'kernel-log') add(d.observed, false);
+  for (const n of r.notes) if (n.startsWith(EXPECTED_NOTE)) add(n.slice(EXPECTED_NOTE.length), true);
+  return out;
 }
 
 export interface RunSummary {
@@ -211,7 +240,7 @@ export function summaryLine(s: RunSummary): string {
   return `${plural(s.cases, 'case', 'cases')}: ${parts.join(', ')}`;
 }
 
-function humanReport(report: RunReport): string[] {
+function humanReport(report: RunReport, kernelLog = false): string[] {
   const lines: string[] = [];
   for (const r of report.results) {
     if (r.verdict === 'invalid') {
@@ -219,6 +248,11 @@ function humanReport(report: RunReport): string[] {
       continue;
     }
     lines.push(`${r.verdict.padEnd(11)} ${r.case}  ${r.durationMs} ms  ${r.file}`, ...resultDetailLines(r));
+    if (kernelLog) {
+      const reports = r.kernelReports ?? [];
+      if (!reports.length) lines.push('  kernel: no reports');
+      for (const k of reports) lines.push(`  kernel${k.fatal ? '' : k.expected ? ' (expected)' : ''}: ${k.title}${k.count > 1 ? ` (x${k.count})` : ''}`);
+    }
   }
   if (report.results.length > 1) lines.push(summaryLine(report.summary));
   return lines;
@@ -244,6 +278,8 @@ export interface RunOptions {
   target: string;
   json: boolean;
   allowHost?: boolean;
+  /** Print each case's titled kernel reports. */
+  kernelLog?: boolean;
 }
 
 export async function runCommand(paths: readonly string[], opts: RunOptions, ctx: CliContext): Promise<number> {
@@ -262,6 +298,13 @@ export async function runCommand(paths: readonly string[], opts: RunOptions, ctx
     ctx.err(`blockfarm run: target '${opts.target}' refused: ${err.message}`);
     return err.exitCode;
   }
+  if (opts.kernelLog) {
+    for (const r of report.results) if (r.verdict !== 'invalid') r.kernelReports = kernelReportLines(r);
+    if (!opts.json) {
+      for (const line of humanReport(report, true)) ctx.out(line);
+      return report.summary.exitCode;
+    }
+  }
   return printReport(report, { json: opts.json, single }, ctx);
 }
 
@@ -270,9 +313,10 @@ export function registerRun(program: Command, host: CommandHost): void {
     .command('run')
     .description('validate case files and run them on a target, judged against the model; directories expand to their *.json files')
     .argument('<paths...>', 'case files or directories of case files')
-    .option('-t, --target <name>', "where to run: model, or host (this machine's kernel; needs --allow-host and root); qemu:<kernel> comes later", 'model')
+    .option('-t, --target <name>', "where to run: model; host (this machine's kernel; needs --allow-host and root); qemu (a VM with the newest fetched kernel) or qemu:<kernel id> (see 'blockfarm kernels list')", 'model')
     .option('--allow-host', "allow the host target: cases run on this machine's own kernel, and a kernel bug can take the machine down")
     .option('--json', 'print one JSON object on stdout (logs stay on stderr)')
+    .option('--kernel-log', "print each case's titled kernel reports (with --json: a kernelReports array per case)")
     .addHelpText(
       'after',
       '\nExit codes: 0 pass, 1 finding (divergence, crash, hang), 2 bad input, 3 unsupported, 4 infrastructure error.\n' +

@@ -1,6 +1,9 @@
 /** A plain disk: a virtio disk in a VM, a sparse file behind a loop device on the host. */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { BlockSize, LayerId, PositiveBytes, SECTOR } from '../schema/common.ts';
+import { mibSize } from './generate.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, noNeeds } from './kind.ts';
 
 export const DiskLayer = z.strictObject({
@@ -56,3 +59,15 @@ disk.setup = (layer, env) => {
     ],
   };
 };
+
+/** Generation: a fresh disk, 512-byte sectors mostly, 4 KiB often (S1's mismatch), the odd sizes now and then. */
+disk.arbitrary = (ctx) =>
+  fc
+    .record({
+      size: mibSize(ctx.diskSize.min, ctx.diskSize.max),
+      lbs: fc.constantFrom<BlockSize>(512, 512, 512, 4096, 4096, 1024, 2048),
+      pbs: fc.constantFrom<BlockSize | undefined>(undefined, undefined, undefined, 4096),
+    })
+    .map(({ size, lbs, pbs }): Layer[] => [
+      { id: ctx.id, kind: 'disk', size, logicalBlockSize: lbs, ...(pbs !== undefined && pbs >= lbs ? { physicalBlockSize: pbs } : {}) },
+    ]);

@@ -3,8 +3,11 @@
  * layer must sit on a dm-integrity device that stores the per-sector tags
  * this layer computes (internalHash 'none' there), the S3 stack.
  */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
+import { MiB, blocksAtLeast, geometryOf, maxLbs } from './generate.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, type SemanticIssue, lowerGeometry } from './kind.ts';
 import { simpleDmSetup, wipeStep } from './dm-tables.ts';
 
@@ -82,6 +85,38 @@ export const dmCrypt: LayerKindModule<DmCryptLayer> = {
     tools: ['dmsetup'],
     config: ['BLK_DEV_DM', 'DM_CRYPT', ...(layer.integrity !== 'none' ? ['CRYPTO_AUTHENC', 'CRYPTO_GCM', 'CRYPTO_CHACHA20POLY1305'] : ['CRYPTO_XTS'])],
   }),
+};
+
+/**
+ * Generation: plain dm-crypt, or (when the target has dm-integrity) the S3
+ * stack: authenticated dm-crypt on a fresh dm-integrity that stores its tags
+ * (internalHash 'none', the tag size the mode needs, the same sector size).
+ */
+dmCrypt.arbitrary = (ctx) => {
+  const candidates = blocksAtLeast(ctx, 4 * MiB);
+  if (!candidates.length) return undefined;
+  const aead = ctx.kinds.has('dm-integrity');
+  return fc
+    .record({
+      on: fc.constantFrom(...candidates),
+      integrity: fc.constantFrom<CryptIntegrity>('none', 'none', ...(aead ? (['hmac-sha256', 'gcm', 'poly1305'] as const) : [])),
+      big: fc.integer({ min: 0, max: 3 }),
+      wipe: fc.integer({ min: 0, max: 6 }),
+      mode: fc.constantFrom<'journal' | 'direct' | 'bitmap'>('journal', 'direct', 'bitmap'),
+    })
+    .map(({ on, integrity, big, wipe, mode }): Layer[] => {
+      const g = geometryOf(ctx, on.id);
+      const sectorSize: 512 | 4096 = big === 0 || maxLbs(ctx, on.id) > 512 ? 4096 : 512;
+      const fits = (n: number) => n % sectorSize === 0;
+      // A fixed-size lower device must hold whole crypt sectors; otherwise fall back to 512.
+      const ss: 512 | 4096 = g.sizeMin === g.sizeMax && !fits(g.sizeMin) ? 512 : sectorSize;
+      if (integrity === 'none') return [{ id: ctx.id, kind: 'dm-crypt', on: on.id, integrity, sectorSize: ss, wipe: wipe === 0 }];
+      const integ = `${ctx.id}-integ`;
+      return [
+        { id: integ, kind: 'dm-integrity', on: on.id, internalHash: 'none', tagSize: CRYPT_TAG_SIZE[integrity], sectorSize: ss, mode, wipe: false },
+        { id: ctx.id, kind: 'dm-crypt', on: integ, integrity, sectorSize: ss, wipe: wipe === 0 },
+      ];
+    });
 };
 
 /** A dm-crypt table with the case's deterministic key; `wipe` writes zeroes through it once made. */

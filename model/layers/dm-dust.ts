@@ -1,6 +1,9 @@
 /** dm-dust: listed bad blocks fail reads with EIO until written (a write clears the block). */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
+import { blocksAtLeast, geometryOf, maxLbs } from './generate.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, type SemanticIssue, identityMap, lowerGeometry } from './kind.ts';
 import { dmName, simpleDmSetup } from './dm-tables.ts';
 
@@ -35,6 +38,25 @@ export const dmDust: LayerKindModule<DmDustLayer> = {
   fault: (layer) => (layer.enabled && layer.badBlocks.length > 0 ? { kind: 'bad-blocks', blockSize: layer.blockSize, blocks: layer.badBlocks } : { kind: 'none' }),
   verifiesData: () => false,
   needs: () => ({ modules: ['dm-mod', 'dm-dust'], tools: ['dmsetup'], config: ['BLK_DEV_DM', 'DM_DUST'] }),
+};
+
+/** Generation: a few bad blocks in the first MiB, where programs do most of their IO; enabled mostly. */
+dmDust.arbitrary = (ctx) => {
+  const candidates = blocksAtLeast(ctx, 2 * 1024 * 1024);
+  if (!candidates.length) return undefined;
+  return fc
+    .record({
+      on: fc.constantFrom(...candidates),
+      big: fc.boolean(),
+      picks: fc.uniqueArray(fc.integer({ min: 0, max: 255 }), { minLength: 0, maxLength: 6 }),
+      enabled: fc.integer({ min: 0, max: 4 }).map((n) => n > 0),
+    })
+    .map(({ on, big, picks, enabled }): Layer[] => {
+      const blockSize: 512 | 4096 = big || maxLbs(ctx, on.id) > 512 ? 4096 : 512;
+      const span = Math.floor(Math.min(1024 * 1024, geometryOf(ctx, on.id).sizeMin) / blockSize);
+      const badBlocks = [...new Set(picks.map((p) => p % span))].sort((a, b) => a - b);
+      return [{ id: ctx.id, kind: 'dm-dust', on: on.id, blockSize, badBlocks, enabled }];
+    });
 };
 
 /** The dust target, its bad blocks (in blockSize units) and, when enabled, the switch that makes them fail. */

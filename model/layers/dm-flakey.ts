@@ -4,8 +4,10 @@
  * interval, so a fault may or may not hit each IO; with upSeconds 0 the device
  * is down from the start.
  */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, identityMap, lowerGeometry } from './kind.ts';
 import { simpleDmSetup } from './dm-tables.ts';
 
@@ -42,6 +44,19 @@ export const dmFlakey: LayerKindModule<DmFlakeyLayer> = {
   },
   verifiesData: () => false,
   needs: () => ({ modules: ['dm-mod', 'dm-flakey'], tools: ['dmsetup'], config: ['BLK_DEV_DM', 'DM_FLAKEY'] }),
+};
+
+/** Generation: up a second or more first (down from the start now and then), down a second or two, any misbehaviour. */
+dmFlakey.arbitrary = (ctx) => {
+  if (!ctx.blocks.length) return undefined;
+  return fc
+    .record({
+      on: fc.constantFrom(...ctx.blocks),
+      up: fc.constantFrom(0, 1, 1, 2, 5),
+      down: fc.constantFrom(0, 1, 1, 2),
+      mode: fc.constantFrom<DmFlakeyLayer['mode']>('error', 'drop-writes', 'error-writes', 'corrupt-reads'),
+    })
+    .map(({ on, up, down, mode }): Layer[] => [{ id: ctx.id, kind: 'dm-flakey', on: on.id, upSeconds: up + down === 0 ? 1 : up, downSeconds: down, mode }]);
 };
 
 dmFlakey.setup = (layer, env, stack) => simpleDmSetup(layer, env, stack);

@@ -1,6 +1,9 @@
 /** dm-integrity: per-sector tags, either its own checksum or tags handed down by dm-crypt (S3). */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
+import { MiB, blocksAtLeast, maxLbs } from './generate.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, type SemanticIssue, lowerGeometry, roundDown } from './kind.ts';
 import type { SetupStepSpec } from './kind.ts';
 import { SECTOR, dmName, integrityTable, wipeStep } from './dm-tables.ts';
@@ -54,6 +57,28 @@ export const dmIntegrity: LayerKindModule<DmIntegrityLayer> = {
   fault: () => ({ kind: 'none' }),
   verifiesData: (layer) => layer.internalHash !== 'none',
   needs: () => ({ modules: ['dm-mod', 'dm-integrity', 'crc32c_generic'], tools: ['dmsetup', 'integritysetup'], config: ['BLK_DEV_DM', 'DM_INTEGRITY', 'BLK_DEV_INTEGRITY'] }),
+};
+
+/**
+ * Generation: dm-integrity with its own checksums (crc32c, sha256). The
+ * tag-storing variant under authenticated dm-crypt comes from dm-crypt's
+ * generator, since it cannot stand alone.
+ */
+dmIntegrity.arbitrary = (ctx) => {
+  const candidates = blocksAtLeast(ctx, 8 * MiB);
+  if (!candidates.length) return undefined;
+  return fc
+    .record({
+      on: fc.constantFrom(...candidates),
+      hash: fc.constantFrom<'crc32c' | 'sha256'>('crc32c', 'crc32c', 'sha256'),
+      big: fc.integer({ min: 0, max: 3 }),
+      mode: fc.constantFrom<'journal' | 'direct' | 'bitmap'>('journal', 'direct', 'bitmap'),
+      wipe: fc.integer({ min: 0, max: 9 }),
+    })
+    .map(({ on, hash, big, mode, wipe }): Layer[] => {
+      const sectorSize: 512 | 4096 = big === 0 || maxLbs(ctx, on.id) > 512 ? 4096 : 512;
+      return [{ id: ctx.id, kind: 'dm-integrity', on: on.id, internalHash: hash, tagSize: HASH_TAG[hash], sectorSize, mode, wipe: wipe === 0 }];
+    });
 };
 
 /**

@@ -1,7 +1,10 @@
 /** dm-linear: a window onto a lower device; also the device that S4 swaps tables under. */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { Bytes, LayerId, PositiveBytes, SECTOR } from '../schema/common.ts';
-import { type LayerKindModule, type SemanticIssue, lowerGeometry, resized } from './kind.ts';
+import { MiB, blocksAtLeast, geometryOf, maxLbs } from './generate.ts';
+import type { Layer } from './index.ts';
+import { type LayerKindModule, type SemanticIssue, lowerGeometry, resized, roundDown } from './kind.ts';
 import { simpleDmSetup } from './dm-tables.ts';
 
 export const DmLinearLayer = z.strictObject({
@@ -45,6 +48,27 @@ export const dmLinear: LayerKindModule<DmLinearLayer> = {
   fault: () => ({ kind: 'none' }),
   verifiesData: () => false,
   needs: () => dmNeeds,
+};
+
+/**
+ * Generation: mostly the whole lower device (the kind S4 reloads as an
+ * interposer), else a window at an offset and length in whole logical blocks
+ * of the lower device (dm refuses tables misaligned to it).
+ */
+dmLinear.arbitrary = (ctx) => {
+  const candidates = blocksAtLeast(ctx, MiB);
+  if (!candidates.length) return undefined;
+  return fc
+    .record({ on: fc.constantFrom(...candidates), whole: fc.integer({ min: 0, max: 9 }), off: fc.constantFrom(1, 2, 3, 8, 256, 2048), cut: fc.boolean() })
+    .map(({ on, whole, off, cut }): Layer[] => {
+      const g = geometryOf(ctx, on.id);
+      const unit = Math.max(maxLbs(ctx, on.id), SECTOR);
+      if (whole < 6) return [{ id: ctx.id, kind: 'dm-linear', on: on.id, offset: 0 }];
+      const offset = Math.min(off * unit, roundDown(Math.floor(g.sizeMin / 2), unit));
+      const rest = roundDown(g.sizeMin - offset, unit);
+      const length = cut ? Math.max(unit, roundDown(Math.floor(rest / 2), unit)) : undefined;
+      return [{ id: ctx.id, kind: 'dm-linear', on: on.id, offset, ...(length !== undefined ? { length } : {}) }];
+    });
 };
 
 dmLinear.setup = (layer, env, stack) => simpleDmSetup(layer, env, stack);

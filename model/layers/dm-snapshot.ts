@@ -4,8 +4,11 @@
  * origin shows the origin as it was when the snapshot was made, plus its own
  * writes, keeping both in its COW device.
  */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId, PositiveBytes, isPowerOfTwo } from '../schema/common.ts';
+import { MiB, ceilMiB, geometryOf, pow2 } from './generate.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, type SemanticIssue, identityMap, lowerGeometry } from './kind.ts';
 import { dmNeeds } from './dm-linear.ts';
 import type { SetupStepSpec } from './kind.ts';
@@ -77,6 +80,48 @@ export const dmSnapshot: LayerKindModule<DmSnapshotLayer> = {
 };
 
 export { dmNeeds };
+
+/** Generation: a pass-through origin on a free block layer (snapshots come with dm-snapshot's generator). */
+dmSnapshotOrigin.arbitrary = (ctx) => {
+  if (!ctx.blocks.length) return undefined;
+  return fc.constantFrom(...ctx.blocks).map((on): Layer[] => [{ id: ctx.id, kind: 'dm-snapshot-origin', on: on.id }]);
+};
+
+/**
+ * Generation: a snapshot of an origin the stack has (or of a fresh origin put
+ * on a free block layer), its COW a free block layer big enough or a fresh
+ * disk; made at set-up or by a snapshot-create op in the program (S4).
+ */
+dmSnapshot.arbitrary = (ctx) => {
+  const origins = ctx.stack.all().filter((l) => l.kind === 'dm-snapshot-origin');
+  const bases = ctx.kinds.has('dm-snapshot-origin') ? ctx.blocks.filter((b) => b.kind !== 'dm-snapshot-origin') : [];
+  const choices = [...origins.map((o) => ({ origin: o.id, base: undefined as string | undefined })), ...bases.map((b) => ({ origin: `${ctx.id}-origin`, base: b.id as string | undefined }))];
+  if (!choices.length) return undefined;
+  return fc
+    .record({
+      pick: fc.constantFrom(...choices),
+      chunk: fc.oneof(fc.constant(4096), pow2(12, 19)),
+      persistent: fc.integer({ min: 0, max: 3 }).map((n) => n > 0),
+      createdAt: fc.constantFrom<'setup' | 'op'>('setup', 'op', 'op'),
+      cowPick: fc.nat(),
+    })
+    .map(({ pick, chunk, persistent, createdAt, cowPick }): Layer[] => {
+      const out: Layer[] = [];
+      if (pick.base !== undefined) out.push({ id: pick.origin, kind: 'dm-snapshot-origin', on: pick.base });
+      const originSize = geometryOf(ctx, pick.base ?? pick.origin).sizeMax;
+      const need = originSize + MiB;
+      const used = new Set([pick.origin, pick.base]);
+      const cows = ctx.blocks.filter((b) => !used.has(b.id) && b.kind !== 'dm-snapshot-origin' && geometryOf(ctx, b.id).sizeMin >= need);
+      let cow: string;
+      if (cows.length && cowPick % 3 === 0) cow = cows[cowPick % cows.length]!.id;
+      else {
+        cow = `${ctx.id}-cow`;
+        out.push({ id: cow, kind: 'disk', size: ceilMiB(need), logicalBlockSize: 512 });
+      }
+      out.push({ id: ctx.id, kind: 'dm-snapshot', origin: pick.origin, cow, chunk, persistent, createdAt });
+      return out;
+    });
+};
 
 dmSnapshotOrigin.setup = (layer, env, stack) => simpleDmSetup(layer, env, stack);
 

@@ -1,6 +1,9 @@
 /** dm-stripe: striping across members in fixed chunks (a dm-level twin of raid0). */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId, PositiveBytes, isPowerOfTwo } from '../schema/common.ts';
+import { MiB, membersArbitrary, pow2 } from './generate.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, type SemanticIssue, lowerGeometry, roundDown } from './kind.ts';
 import { dmNeeds } from './dm-linear.ts';
 import { simpleDmSetup } from './dm-tables.ts';
@@ -51,6 +54,15 @@ export const dmStripe: LayerKindModule<DmStripeLayer> = {
   fault: () => ({ kind: 'none' }),
   verifiesData: () => false,
   needs: () => ({ ...dmNeeds, modules: ['dm-mod'] }),
+};
+
+/** Generation: 2-3 members (fresh disks where the stack has too few), chunks of 4 KiB to 256 KiB. */
+dmStripe.arbitrary = (ctx) => {
+  const members = membersArbitrary(ctx, fc.constantFrom(2, 2, 3), 4 * MiB);
+  if (!members) return undefined;
+  return fc
+    .record({ m: members, chunk: pow2(12, 18) })
+    .map(({ m, chunk }): Layer[] => [...m.helpers, { id: ctx.id, kind: 'dm-stripe', members: m.members, chunk }]);
 };
 
 dmStripe.setup = (layer, env, stack) => simpleDmSetup(layer, env, stack);

@@ -1,6 +1,10 @@
 /** A regular file on a mounted filesystem: a loop backing file or the target of file ops. */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { Bytes, LayerId } from '../schema/common.ts';
+import { FS_FACTS } from './fs.ts';
+import { MiB, mibSize } from './generate.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, noNeeds } from './kind.ts';
 
 export const FileLayer = z.strictObject({
@@ -36,4 +40,36 @@ file.setup = (layer, env) => {
   const path = env.filePath(layer.id);
   if (layer.prealloc && layer.size > 0) return { steps: [{ name: `file ${layer.id}`, argv: ['fallocate', '-l', String(layer.size), path] }] };
   return { steps: [{ name: `file ${layer.id}`, argv: ['truncate', '-s', String(layer.size), path] }] };
+};
+
+/**
+ * Generation: a file on a filesystem with room for it. A loop's backing file
+ * is whole MiB; a data file is empty, a few pages, an odd size or a few MiB,
+ * preallocated now and then.
+ */
+file.arbitrary = (ctx) => {
+  const options = ctx.filesystems.flatMap((fsl) => {
+    const g = ctx.stack.geometry(fsl.on);
+    if (!g) return [];
+    const used = ctx.stack.usersOf(fsl.id).reduce((n, f) => n + (f.kind === 'file' ? f.size : 0), 0);
+    const room = FS_FACTS[fsl.type].guaranteedData(g.sizeMin) - used;
+    return room >= MiB ? [{ on: fsl.id, room }] : [];
+  });
+  if (!options.length) return undefined;
+  const backing = (room: number) => mibSize(Math.min(8 * MiB, room), Math.min(room, 64 * MiB));
+  const data = (room: number) =>
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constant(0) },
+      { weight: 3, arbitrary: fc.integer({ min: 1, max: 256 }).map((k) => k * 4096) },
+      { weight: 1, arbitrary: fc.integer({ min: 1, max: MiB }) },
+      { weight: 1, arbitrary: mibSize(MiB, Math.min(room, 16 * MiB)) },
+    );
+  return fc
+    .record({ pick: fc.constantFrom(...options), asBacking: fc.boolean(), prealloc: fc.integer({ min: 0, max: 6 }) })
+    .chain(({ pick, asBacking, prealloc }) => {
+      const isBacking = ctx.purpose === 'backing' || (ctx.purpose === undefined && asBacking && pick.room >= 8 * MiB);
+      return (isBacking ? backing(pick.room) : data(pick.room)).map((size): Layer[] => [
+        { id: ctx.id, kind: 'file', on: pick.on, name: `${ctx.id}.${isBacking ? 'img' : 'bin'}`, size: Math.min(size, pick.room), prealloc: !isBacking && size > 0 && prealloc === 0 },
+      ]);
+    });
 };

@@ -4,8 +4,11 @@
  * is not certain for every kernel we target, it is 'maybe' and the model
  * allows both outcomes rather than raise a false alarm.
  */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId } from '../schema/common.ts';
+import { geometryOf, readsMayFail } from './generate.ts';
+import type { Layer } from './index.ts';
 import type { GeometryBounds, LayerKindModule, SemanticIssue } from './kind.ts';
 
 const MiB = 1024 * 1024;
@@ -171,4 +174,25 @@ fs.setup = (layer, env) => {
       { name: `fsck ${layer.id}`, argv: fsckArgv(layer, dev), timeoutMs: 300_000 },
     ],
   };
+};
+
+/** Generation: a filesystem of a type the target can make, on a free block layer big enough for it, 4 KiB blocks mostly. */
+fs.arbitrary = (ctx) => {
+  const TYPE_WEIGHT: Record<FsType, number> = { ext4: 3, xfs: 3, btrfs: 3, gfs2: 1 };
+  const options = ctx.blocks.flatMap((b) => {
+    if (readsMayFail(ctx, b.id)) return [];
+    const g = geometryOf(ctx, b.id);
+    const lbs = Math.max(...g.logicalBlockSizes);
+    return ctx.fsTypes
+      .filter((t) => FS_FACTS[t].minSize <= g.sizeMin && FS_FACTS[t].blockSizes.some((bs) => bs >= lbs))
+      .flatMap((type) => Array.from({ length: TYPE_WEIGHT[type] }, () => ({ on: b.id, type, lbs })));
+  });
+  if (!options.length) return undefined;
+  return fc
+    .record({ pick: fc.constantFrom(...options), bs: fc.constantFrom(4096, 4096, 4096, 4096, 4096, 2048, 1024), noatime: fc.boolean(), small: fc.boolean() })
+    .map(({ pick, bs, noatime, small }): Layer[] => {
+      const sizes = FS_FACTS[pick.type].blockSizes.filter((x) => x >= pick.lbs);
+      const blockSize = (sizes.includes(bs) ? bs : sizes.includes(4096) ? 4096 : sizes[sizes.length - 1]!) as 1024 | 2048 | 4096;
+      return [{ id: ctx.id, kind: 'fs', on: pick.on, type: pick.type, blockSize, mkfsOptions: [], mountOptions: noatime && small ? ['noatime'] : [] }];
+    });
 };

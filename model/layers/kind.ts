@@ -5,7 +5,10 @@
  * target needs to build it. Set-up argv and generation hang off the same
  * module as those parts land.
  */
+import type { Arbitrary } from 'fast-check';
 import type { z } from 'zod';
+import type { FileLayer } from './file.ts';
+import type { FsLayer, FsType } from './fs.ts';
 import type { Layer } from './index.ts';
 
 export type LayerRole = 'block' | 'fs' | 'file';
@@ -82,6 +85,35 @@ export interface LayerKindModule<L extends Layer = Layer> {
   needs(layer: L): Needs;
   /** The argv steps that build this layer; absent where no target can build it yet. */
   setup?(layer: L, env: SetupEnv, stack: StackView): LayerSetup;
+  /**
+   * Generation: a layer of this kind on layers the stack already has, with the
+   * helper layers it cannot stand without (the dm-integrity under authenticated
+   * dm-crypt, a snapshot's COW disk), helpers first and the new layer last.
+   * Undefined when nothing in the stack can carry one. The generator
+   * (coordinator/generate) composes stacks from these and validates each step.
+   */
+  arbitrary?(ctx: LayerGenContext): Arbitrary<Layer[]> | undefined;
+}
+
+/** What a layer kind's generator sees of the stack built so far. */
+export interface LayerGenContext {
+  /** The id the new layer takes; helper layers take ids that start with it. */
+  id: string;
+  stack: StackView;
+  /** Block layers that can take one more user: nothing sits on them (snapshots of an origin aside), not read-only. */
+  blocks: readonly Layer[];
+  /** Every filesystem (one takes any number of files). */
+  filesystems: readonly FsLayer[];
+  /** Files nothing sits on. */
+  files: readonly FileLayer[];
+  /** Layer kinds the target can build; helpers must be among them too. */
+  kinds: ReadonlySet<string>;
+  /** Filesystem types the target can make. */
+  fsTypes: readonly FsType[];
+  /** Bounds of a new disk's size in bytes (whole MiB). */
+  diskSize: { min: number; max: number };
+  /** What the caller wants the new layer for, when it knows: a loop's backing file, a file the program works on. */
+  purpose?: 'backing' | 'data';
 }
 
 export const noNeeds: Needs = { modules: [], tools: [], config: [] };

@@ -1,6 +1,9 @@
 /** A loop device over a file or a block device, with direct IO and a logical block size (S1). */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { BlockSize, Bytes, LayerId, PositiveBytes, SECTOR } from '../schema/common.ts';
+import { MiB, blocksAtLeast, geometryOf } from './generate.ts';
+import type { Layer } from './index.ts';
 import type { GeometryBounds, LayerKindModule, SemanticIssue } from './kind.ts';
 
 export const LoopLayer = z.strictObject({
@@ -85,4 +88,34 @@ loop.setup = (layer, env, stack) => {
   if (layer.readOnly) argv.push('--read-only');
   argv.push(backing);
   return { steps: [{ name: `loop ${layer.id}`, argv, capture: `dev_${layer.id}`, undo: ['losetup', '-d', `\${dev_${layer.id}}`] }] };
+};
+
+/**
+ * Generation: a loop device over a free file (mostly) or block layer, direct
+ * IO on more often than not, a logical block size left to the kernel or set to
+ * any legal size: the mismatches of S1 come from here.
+ */
+loop.arbitrary = (ctx) => {
+  const files = ctx.files.filter((f) => f.size >= MiB && f.size % 4096 === 0).map((f) => ({ id: f.id, size: f.size }));
+  const blocks = blocksAtLeast(ctx, MiB).map((b) => ({ id: b.id, size: geometryOf(ctx, b.id).sizeMin }));
+  const candidates = [...files, ...files, ...files, ...blocks];
+  if (!candidates.length) return undefined;
+  return fc
+    .record({
+      on: fc.constantFrom(...candidates),
+      lbs: fc.constantFrom<BlockSize | undefined>(undefined, undefined, 512, 512, 512, 1024, 2048, 4096, 4096),
+      directIo: fc.integer({ min: 0, max: 9 }).map((n) => n < 6),
+      offset: fc.constantFrom(0, 0, 0, 0, 0, 0, 4096, MiB),
+      limit: fc.integer({ min: 0, max: 9 }),
+      readOnly: fc.integer({ min: 0, max: 19 }).map((n) => n === 0),
+    })
+    .map(({ on, lbs, directIo, offset, limit, readOnly }): Layer[] => {
+      const unit = lbs ?? 4096;
+      const at = offset + unit <= on.size ? offset : 0;
+      const room = on.size - at;
+      // A size limit now and then; always when the room is not whole blocks.
+      const cut = room % unit !== 0 || (limit === 0 && room >= 2 * MiB);
+      const sizeLimit = cut ? Math.max(unit, room - (room % unit) - (limit === 0 ? MiB : 0)) : undefined;
+      return [{ id: ctx.id, kind: 'loop', on: on.id, directIo, ...(lbs !== undefined ? { logicalBlockSize: lbs } : {}), offset: at, ...(sizeLimit !== undefined ? { sizeLimit } : {}), readOnly }];
+    });
 };

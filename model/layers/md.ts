@@ -1,9 +1,10 @@
 /** Linux md software RAID: raid0 (striping, S1's stacked-split variant) and raid1 (mirroring). */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId, PositiveBytes, isPowerOfTwo } from '../schema/common.ts';
+import { MiB, membersArbitrary, pow2 } from './generate.ts';
+import type { Layer } from './index.ts';
 import { type LayerKindModule, type SemanticIssue, lowerGeometry, roundDown } from './kind.ts';
-
-const MiB = 1024 * 1024;
 
 export const MdLayer = z.strictObject({
   id: LayerId,
@@ -61,6 +62,15 @@ export const md: LayerKindModule<MdLayer> = {
     tools: ['mdadm'],
     config: ['BLK_DEV_MD', layer.level === 0 ? 'MD_RAID0' : 'MD_RAID1'],
   }),
+};
+
+/** Generation: raid0 (mostly, small chunks for S1's stacked splits) or raid1 over 2-3 free block layers, topped up with fresh disks. */
+md.arbitrary = (ctx) => {
+  const members = membersArbitrary(ctx, fc.constantFrom(2, 2, 2, 3), 8 * MiB);
+  if (!members) return undefined;
+  return fc
+    .record({ m: members, level: fc.constantFrom<0 | 1>(0, 0, 1), chunk: fc.oneof(fc.constant(4096), pow2(12, 18)) })
+    .map(({ m, level, chunk }): Layer[] => [...m.helpers, { id: ctx.id, kind: 'md', level, members: m.members, chunk }]);
 };
 
 /** mdadm --create with metadata 1.2; raid1 without the initial resync (--assume-clean). */

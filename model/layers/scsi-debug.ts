@@ -2,11 +2,12 @@
  * An emulated SCSI disk (scsi_debug) with optional T10 protection information:
  * DIF type 0-3 and DIX, so integrity metadata travels with every bio (S3).
  */
+import fc from 'fast-check';
 import { z } from 'zod';
 import { LayerId, PositiveBytes } from '../schema/common.ts';
+import { MiB, mibSize } from './generate.ts';
+import type { Layer } from './index.ts';
 import type { LayerKindModule } from './kind.ts';
-
-const MiB = 1024 * 1024;
 
 export const ScsiDebugLayer = z.strictObject({
   id: LayerId,
@@ -54,6 +55,22 @@ export const scsiDebug: LayerKindModule<ScsiDebugLayer> = {
     tools: [],
     config: ['SCSI_DEBUG', 'BLK_DEV_SD', ...(layer.dif !== 0 ? ['BLK_DEV_INTEGRITY'] : [])],
   }),
+};
+
+
+/** Generation: one small RAM disk per case, with protection information (DIF type 1-3, DIX) most of the time. */
+scsiDebug.arbitrary = (ctx) => {
+  if (ctx.stack.all().some((l) => l.kind === 'scsi-debug')) return undefined;
+  const max = Math.min(ctx.diskSize.max, 128 * MiB);
+  return fc
+    .record({
+      size: mibSize(Math.min(32 * MiB, max), max),
+      lbs: fc.constantFrom<512 | 4096>(512, 512, 4096),
+      dif: fc.constantFrom<0 | 1 | 2 | 3>(0, 1, 1, 2, 3),
+      dix: fc.boolean(),
+      guard: fc.constantFrom<'crc' | 'ip'>('crc', 'crc', 'ip'),
+    })
+    .map(({ size, lbs, dif, dix, guard }): Layer[] => [{ id: ctx.id, kind: 'scsi-debug', size, logicalBlockSize: lbs, dif, dix: dif !== 0 && dix, guard }]);
 };
 
 /** Load scsi_debug with this disk's parameters, then find its /dev/sdX (the executor's --scsi-debug-dev waits for it). */

@@ -9,6 +9,7 @@ import { EXIT } from '../../model/index.ts';
 import { registerCampaign } from './commands/campaign.ts';
 import { registerCoordinator } from './commands/coordinator.ts';
 import { registerDoctor } from './commands/doctor.ts';
+import { registerGenerate } from './commands/generate.ts';
 import { registerKernels } from './commands/kernels.ts';
 import { registerRun } from './commands/run.ts';
 import { registerValidate } from './commands/validate.ts';
@@ -43,6 +44,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   registerRun(program, host);
   registerDoctor(program, host);
   registerCampaign(program, host);
+  registerGenerate(program, host);
   registerCoordinator(program, host);
   registerWorker(program, host);
   registerKernels(program, host);

@@ -19,6 +19,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Case, type Layer, type Op, type StackInfo } from '../../model/index.ts';
+import type { ExecPlan } from '../../worker/executor/protocol.ts';
+import { compilePlan } from '../../worker/plan/compile.ts';
+import { makeSetupEnv } from '../../worker/plan/env.ts';
 import { type CaseExpectations, type OpExpectation, type PieceSpec, caseExpectations } from './expectations.ts';
 
 /** fallocate(2) flags and sync_file_range(2) flags, as worker/plan/compile.ts sends them. */
@@ -64,25 +67,42 @@ export function patternSource(): string {
   return embeddedPattern;
 }
 
-/** The objects a reproducer needs paths for, in a fixed order: what ops name, what is read back, what remounts and md-fail need. */
+/** The objects a reproducer needs paths for, in stack order: what ops name (targets, mmap buffers) and what is read back. */
 export function reproObjects(c: Case, info: StackInfo, exp?: CaseExpectations): string[] {
   const ids = new Set<string>();
   for (const t of c.program.threads)
     for (const op of t.ops) {
-      if ('target' in op) ids.add(op.target);
+      if ('target' in op && !EXEC_KINDS.has(op.kind)) ids.add(op.target);
       if ((op.kind === 'read' || op.kind === 'write') && op.buffer.placement === 'mmap') ids.add(op.buffer.file);
-      if (op.kind === 'remount') {
-        const l = info.layer(op.target);
-        if (l?.kind === 'fs') ids.add(l.on);
-      }
-      if (op.kind === 'md-fail') {
-        const l = info.layer(op.target);
-        if (l?.kind === 'md') ids.add(l.members[op.member]!);
-      }
     }
   for (const f of exp?.final ?? []) ids.add(f.obj);
-  // Stack order (bottom-up), so the usage line reads naturally.
   return info.order.map((l) => l.id).filter((id) => ids.has(id));
+}
+
+/** Ops the executor runs as commands (argv arrays from the layer modules), as repro.c does too. */
+export const EXEC_KINDS: ReadonlySet<string> = new Set(['remount', 'md-fail', 'dm-suspend', 'dm-resume', 'dm-reload', 'snapshot-create', 'snapshot-remove', 'snapshot-merge']);
+
+/** The environment every reproducer's commands are compiled for: ${WORK} and ${PFX} are filled in at run time. */
+export function reproEnv(c: Case, info: StackInfo) {
+  return makeSetupEnv({ workDir: '${WORK}', namePrefix: '${PFX}', seed: c.seed, info, disks: 'loop-file' });
+}
+
+const TEMPLATE_VAR = /\$\{([A-Za-z0-9_-]+)\}/g;
+
+/** The ${names} the case's commands use, in order of first use. */
+export function reproVars(plan: ExecPlan): string[] {
+  const out = new Set<string>();
+  for (const t of plan.threads)
+    for (const op of t)
+      if (op.kind === 'exec') for (const s of [...op.argvs.flat(), ...(op.closePrefix ? [op.closePrefix] : [])]) for (const m of s.matchAll(TEMPLATE_VAR)) out.add(m[1]!);
+  return [...out];
+}
+
+/** The case compiled as the targets compile it (for the commands of exec ops). */
+export function reproPlan(c: Case, info: StackInfo): ExecPlan {
+  const compiled = compilePlan(c, info, reproEnv(c, info));
+  if (!compiled.ok) throw new ReproUnsupported(compiled.unsupported);
+  return compiled.plan;
 }
 
 interface Gen {
@@ -151,28 +171,6 @@ function mmapWindows(c: Case): Map<string, number> {
   return out;
 }
 
-type Arg = { lit: string; obj?: string };
-
-function execArgv(op: Op, info: StackInfo): { argvs: Arg[][]; closeObj?: string } {
-  if (op.kind === 'remount') {
-    const fsl = info.layer(op.target);
-    if (fsl?.kind !== 'fs') throw new ReproUnsupported(`remount of '${op.target}', which is not a filesystem`);
-    const mnt = { lit: '', obj: fsl.id };
-    const opts = fsl.mountOptions.length ? fsl.mountOptions.join(',') : 'defaults';
-    const argvs =
-      op.mode === 'cycle'
-        ? [[{ lit: 'umount' }, mnt], [{ lit: 'mount' }, { lit: '-t' }, { lit: fsl.type }, { lit: '-o' }, { lit: opts }, { lit: '', obj: fsl.on }, mnt]]
-        : [[{ lit: 'mount' }, { lit: '-o' }, { lit: 'remount,ro' }, mnt], [{ lit: 'mount' }, { lit: '-o' }, { lit: 'remount,rw' }, mnt]];
-    return { argvs, closeObj: fsl.id };
-  }
-  if (op.kind === 'md-fail') {
-    const md = info.layer(op.target);
-    if (md?.kind !== 'md') throw new ReproUnsupported(`md-fail of '${op.target}', which is not md`);
-    return { argvs: [[{ lit: 'mdadm' }, { lit: '', obj: md.id }, { lit: '--fail' }, { lit: '', obj: md.members[op.member]! }]] };
-  }
-  throw new ReproUnsupported(`no exec form for ${op.kind}`);
-}
-
 function expectInit(g: Gen, name: string, x: OpExpectation | undefined): string {
   if (!x) return `{ 0, 0, 1, 0, 0, 0, 0, 0, 0, -1, 0, 0, ${cString('(not tabled)')}, 0, 0, 0 }`;
   const counts = `${name}_COUNTS`;
@@ -193,6 +191,9 @@ export interface ReproCOptions {
 export function generateReproC(c: Case, info: StackInfo, opts: ReproCOptions): string {
   const exp = caseExpectations(c, info);
   const objects = reproObjects(c, info, exp);
+  const plan = reproPlan(c, info);
+  const planOps = new Map(plan.threads.flat().map((p) => [p.id, p]));
+  const vars = reproVars(plan);
   const g: Gen = { objIndex: new Map(objects.map((id, i) => [id, i])), decls: [] };
   const obj = (id: string | undefined) => (id === undefined ? -1 : g.objIndex.get(id) ?? -1);
   const windows = mmapWindows(c);
@@ -204,7 +205,7 @@ export function generateReproC(c: Case, info: StackInfo, opts: ReproCOptions): s
     const name = `OP${i}`;
     let kind: string;
     const f = { offset: 0, length: 0, size: 0, mode: 0, mapLength: 0, via: 'V_PSYNC', nowait: 0, direct: 0, dsync: 0, vectors: 1, on: 0, buf: 'B_HEAP', bufAlign: 0, bufObj: -1, bufTouched: 0, bufOffset: 0 };
-    let exec = '0, 0, -1, 0';
+    let exec = '0, 0, 0';
     switch (op.kind) {
       case 'read':
       case 'write': {
@@ -271,20 +272,29 @@ export function generateReproC(c: Case, info: StackInfo, opts: ReproCOptions): s
         f.length = op.ms;
         break;
       case 'remount':
-      case 'md-fail': {
+      case 'md-fail':
+      case 'dm-suspend':
+      case 'dm-resume':
+      case 'dm-reload':
+      case 'snapshot-create':
+      case 'snapshot-remove':
+      case 'snapshot-merge': {
         kind = 'K_EXEC';
-        const e = execArgv(op, info);
-        const argvNames = e.argvs.map((argv, k) => {
+        const p = planOps.get(op.id);
+        if (p?.kind !== 'exec') throw new ReproUnsupported(`op ${op.id} (${op.kind}) did not compile to commands`);
+        const argvNames = p.argvs.map((argv, k) => {
           const an = `${name}_ARGV${k}`;
-          g.decls.push(`static const struct arg ${an}[] = { ${argv.map((a) => `{ ${cString(a.lit)}, ${obj(a.obj)} }`).join(', ')}, { 0, -1 } };`);
+          g.decls.push(`static const char *const ${an}[] = { ${argv.map(cString).join(', ')}, 0 };`);
           return an;
         });
-        g.decls.push(`static const struct arg *const ${name}_ARGVS[] = { ${argvNames.join(', ')} };`);
-        exec = `${e.argvs.length}, ${name}_ARGVS, ${obj(e.closeObj)}, 0`;
+        g.decls.push(`static const char *const *const ${name}_ARGVS[] = { ${argvNames.join(', ')} };`);
+        exec = `${p.argvs.length}, ${name}_ARGVS, ${p.closePrefix !== undefined ? cString(p.closePrefix) : '0'}`;
         break;
       }
-      default:
-        throw new ReproUnsupported(`repro.c cannot do ${op.kind} yet (op ${op.id}); the blockfarm targets cannot either`);
+      default: {
+        const unknown = op as Op;
+        throw new ReproUnsupported(`repro.c cannot do ${unknown.kind} yet (op ${unknown.id})`);
+      }
     }
     const x = exp.ops.get(op.id);
     const expect = expectInit(g, name, op.kind === 'barrier' ? undefined : x);
@@ -312,7 +322,7 @@ export function generateReproC(c: Case, info: StackInfo, opts: ReproCOptions): s
   });
 
   const writers = ops.filter((x) => x.op.kind === 'write' || x.op.kind === 'mmap-write').map((x) => x.op.id);
-  const usage = objects.map((id) => `${id}=PATH`).join(' ');
+  const usage = [...objects.map((id) => `${id}=PATH`), ...vars.map((v) => `@${v}=VALUE`)].join(' ');
   const objDescr = objects.map((id) => {
     const l = info.layer(id) as Layer;
     return `${id}: ${l.kind === 'fs' ? `mount point of the ${l.type} filesystem` : l.kind === 'file' ? `file '${l.name}'` : `${l.kind} block device`}`;
@@ -325,6 +335,8 @@ export function generateReproC(c: Case, info: StackInfo, opts: ReproCOptions): s
     `#define NTHREADS ${threads.length}`,
     `#define NFINAL ${finals.length}`,
     `#define NWRITERS ${writers.length}`,
+    `#define NVARS ${vars.length}`,
+    `static const char *const VAR_NAME[] = { ${vars.map(cString).join(', ') || '0'} };`,
     `static const char *const OBJ_NAME[] = { ${objects.map(cString).join(', ') || '0'} };`,
     `static const char *const OBJ_DESCR[] = { ${objDescr.map(cString).join(', ') || '0'} };`,
     `static const char USAGE_OBJS[] = ${cString(usage)};`,
@@ -346,6 +358,9 @@ export function generateReproC(c: Case, info: StackInfo, opts: ReproCOptions): s
     'Build:  gcc -O2 -o repro repro.c -luring -lpthread',
     `Run:    ./repro ${usage}`,
     ...objDescr.map((d) => `          ${d}`),
+    ...(vars.length
+      ? [`        @NAME=VALUE: what \${NAME} stands for in the commands below (repro.sh passes them: WORK its work directory,`, '          PFX the prefix of its dm/md device names, dev_<id> the loop device of a layer, ...)']
+      : []),
     'Exit:   0 every op did what the model allows, 1 a divergence, 2 bad arguments, 3 could not prepare',
     '',
     'Data: every write carries pattern(seed, op id, byte address) (see the pattern code below),',
@@ -412,10 +427,6 @@ struct piece {
 	int nsrc;
 	const struct src *src;
 };
-struct arg {
-	const char *lit; /* a literal, or (obj >= 0) appended to that object's path */
-	int obj;
-};
 struct expect {
 	int checked, racing, success, partial_any, partial_on_errors, signal, must_signal;
 	int ncounts;
@@ -435,9 +446,9 @@ struct op {
 	int via, nowait, direct, dsync, vectors, on;
 	int buf, buf_align, buf_obj;
 	int64_t buf_touched, buf_offset;
-	int nargv;
-	const struct arg *const *argv;
-	int close_obj, pad;
+	int nargv;                        /* K_EXEC: commands, run in order */
+	const char *const *const *argv;   /* argv templates: a dollar-brace NAME reference is the value of @NAME=VALUE */
+	const char *close_prefix;         /* K_EXEC: first close the fds and mappings of paths starting with this */
 	struct expect exp;
 };
 struct final {
@@ -469,6 +480,8 @@ static const struct { int e; const char *name; } ERRNAMES[] = {
 
 static const char *ename(int e)
 {
+	if (e == ECHILD)
+		return "EEXEC"; /* a command of the op failed, as the executor names it */
 	for (size_t k = 0; k < sizeof ERRNAMES / sizeof ERRNAMES[0]; k++)
 		if (ERRNAMES[k].e == e)
 			return ERRNAMES[k].name;
@@ -555,25 +568,22 @@ static int get_map(struct tstate *ts, int obj, size_t len, struct mapent **out)
 	return 0;
 }
 
-/* Before a remount: close every fd and mapping of objects under the mount point. */
-static void close_under(int mnt_obj)
+/* Before a command that unmounts or removes a device: close every fd and mapping of paths starting with prefix. */
+static void close_prefix(const char *prefix)
 {
-	const char *prefix = obj_path[mnt_obj];
 	size_t n = strlen(prefix);
 	pthread_mutex_lock(&cache_mu);
 	for (int t = 0; t < NTHREADS; t++) {
 		struct tstate *ts = &tstates[t];
 		for (int k = 0; k < ts->nfds;) {
-			const char *p = obj_path[ts->fds[k].obj];
-			if (!strncmp(p, prefix, n) && p[n] == '/') {
+			if (!strncmp(obj_path[ts->fds[k].obj], prefix, n)) {
 				close(ts->fds[k].fd);
 				ts->fds[k] = ts->fds[--ts->nfds];
 			} else
 				k++;
 		}
 		for (int k = 0; k < ts->nmaps;) {
-			const char *p = obj_path[ts->maps[k].obj];
-			if (!strncmp(p, prefix, n) && p[n] == '/') {
+			if (!strncmp(obj_path[ts->maps[k].obj], prefix, n)) {
 				munmap(ts->maps[k].addr, ts->maps[k].len);
 				close(ts->maps[k].fd);
 				ts->maps[k] = ts->maps[--ts->nmaps];
@@ -582,6 +592,39 @@ static void close_under(int mnt_obj)
 		}
 	}
 	pthread_mutex_unlock(&cache_mu);
+}
+
+/* ------------------------------------------------------------ command templates */
+
+static const char *var_value[NVARS > 0 ? NVARS : 1];
+
+/* Each dollar-brace NAME reference replaced by the value given as @NAME=VALUE; false if the result does not fit. */
+static bool subst(char *out, size_t len, const char *tmpl)
+{
+	size_t o = 0;
+	for (const char *p = tmpl; *p;) {
+		if (p[0] == '$' && p[1] == '{') {
+			const char *end = strchr(p, '}');
+			int k = 0;
+			for (; end && k < NVARS; k++)
+				if (strlen(VAR_NAME[k]) == (size_t)(end - p - 2) && !strncmp(VAR_NAME[k], p + 2, (size_t)(end - p - 2)))
+					break;
+			if (end && k < NVARS) {
+				size_t n = strlen(var_value[k]);
+				if (o + n >= len)
+					return false;
+				memcpy(out + o, var_value[k], n);
+				o += n;
+				p = end + 1;
+				continue;
+			}
+		}
+		if (o + 1 >= len)
+			return false;
+		out[o++] = *p++;
+	}
+	out[o] = 0;
+	return true;
 }
 
 /* ------------------------------------------------------------ faults in mappings */
@@ -1095,32 +1138,41 @@ static int drop_caches(void)
 
 static void do_exec(const struct op *op, struct result *r)
 {
-	if (op->close_obj >= 0)
-		close_under(op->close_obj);
+	static char bufs[64][4096];
+	static pthread_mutex_t exec_mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&exec_mu);
+	if (op->close_prefix && subst(bufs[0], sizeof bufs[0], op->close_prefix))
+		close_prefix(bufs[0]);
 	r->ret = 0;
 	for (int k = 0; k < op->nargv; k++) {
-		char *argv[16];
-		char bufs[16][512];
+		char *argv[64];
 		int n = 0;
-		for (const struct arg *a = op->argv[k]; (a->lit || a->obj >= 0) && n < 15; a++, n++) {
-			snprintf(bufs[n], sizeof bufs[n], "%s%s", a->obj >= 0 ? obj_path[a->obj] : "", a->lit ? a->lit : "");
+		for (const char *const *a = op->argv[k]; *a && n < 63; a++, n++) {
+			if (!subst(bufs[n], sizeof bufs[n], *a)) {
+				r->ret = -1;
+				r->err = E2BIG;
+				pthread_mutex_unlock(&exec_mu);
+				return;
+			}
 			argv[n] = bufs[n];
 		}
 		argv[n] = NULL;
-		printf("  running:");
+		pthread_mutex_lock(&out_mu);
+		printf("  op %d runs:", op->id);
 		for (int i = 0; i < n; i++)
 			printf(" %s", argv[i]);
 		printf("\n");
-		fflush(stdout);
+		pthread_mutex_unlock(&out_mu);
 		pid_t pid;
 		int st;
 		if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			/* As the executor reports it: -1 with the failing command (errno name EEXEC there). */
 			r->ret = -1;
-			r->err = EIO;
-			printf("  '%s' failed\n", argv[0]);
+			r->err = ECHILD;
 			break;
 		}
 	}
+	pthread_mutex_unlock(&exec_mu);
 }
 
 static void run_op(struct tstate *ts, const struct op *op, struct result *r)
@@ -1286,6 +1338,19 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '@') {
+			const char *eq = strchr(argv[i], '=');
+			int k = 0;
+			for (; eq && k < NVARS; k++)
+				if ((size_t)(eq - argv[i] - 1) == strlen(VAR_NAME[k]) && !strncmp(argv[i] + 1, VAR_NAME[k], (size_t)(eq - argv[i] - 1)))
+					break;
+			if (!eq || k >= NVARS) {
+				fprintf(stderr, "%s: unknown argument '%s'\n", argv[0], argv[i]);
+				return usage(argv[0]);
+			}
+			var_value[k] = eq + 1;
+			continue;
+		}
 		const char *eq = strchr(argv[i], '=');
 		int k = 0;
 		for (; eq && k < NOBJ; k++)
@@ -1300,6 +1365,11 @@ int main(int argc, char **argv)
 	for (int k = 0; k < NOBJ; k++)
 		if (!obj_path[k]) {
 			fprintf(stderr, "%s: missing %s=PATH\n", argv[0], OBJ_NAME[k]);
+			return usage(argv[0]);
+		}
+	for (int k = 0; k < NVARS; k++)
+		if (!var_value[k]) {
+			fprintf(stderr, "%s: missing @%s=VALUE\n", argv[0], VAR_NAME[k]);
 			return usage(argv[0]);
 		}
 	struct utsname u;

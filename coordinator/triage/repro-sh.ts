@@ -19,11 +19,9 @@
  */
 import { type Case, type StackInfo, layerModule } from '../../model/index.ts';
 import { caseInjectsFaults } from '../../worker/judge/kernel-findings.ts';
-import { compilePlan } from '../../worker/plan/compile.ts';
-import { makeSetupEnv } from '../../worker/plan/env.ts';
 import type { SetupStep } from '../../worker/executor/protocol.ts';
 import { caseExpectations } from './expectations.ts';
-import { ReproUnsupported, reproObjects } from './repro-c.ts';
+import { ReproUnsupported, reproEnv, reproObjects, reproPlan, reproVars } from './repro-c.ts';
 
 /** One shell word for a string: single quotes, ' as '\''. */
 export function shQuote(s: string): string {
@@ -106,10 +104,8 @@ export interface ReproShOptions {
 
 /** The repro.sh for a validated case (loop devices over sparse files stand in for disks). Throws ReproUnsupported. */
 export function generateReproSh(c: Case, info: StackInfo, opts: ReproShOptions): string {
-  const env = makeSetupEnv({ workDir: '${WORK}', namePrefix: '${PFX}', seed: c.seed, info, disks: 'loop-file' });
-  const compiled = compilePlan(c, info, env);
-  if (!compiled.ok) throw new ReproUnsupported(compiled.unsupported);
-  const plan = compiled.plan;
+  const env = reproEnv(c, info);
+  const plan = reproPlan(c, info);
   const vars = new Vars();
   const tools = new Set<string>(['gcc', 'losetup', 'mount', 'umount', 'mountpoint', 'truncate', 'dmesg']);
   for (const l of info.layers) for (const t of layerModule(l).needs(l).tools) tools.add(t);
@@ -181,7 +177,7 @@ export function generateReproSh(c: Case, info: StackInfo, opts: ReproShOptions):
     '# ---- set-up (bottom-up) ----',
     ...steps,
     '# ---- the program ----',
-    `"$WORK/repro" ${args.map((a) => `${shQuote(`${a.id}=`)}${vars.word(a.path)}`).join(' ')}`,
+    `"$WORK/repro" ${[...args.map((a) => `${shQuote(`${a.id}=`)}${vars.word(a.path)}`), ...reproVars(plan).map((v) => `${shQuote(`@${v}=`)}${vars.word(`\${${v}}`)}`)].join(' ')}`,
     'RC=$?',
     'CHECKS_FAILED=0',
     '',
@@ -200,7 +196,7 @@ export function generateReproSh(c: Case, info: StackInfo, opts: ReproShOptions):
 }
 
 /** id=path arguments for repro.c: device nodes, file paths, mount points (as templates). */
-export function reproArgs(c: Case, info: StackInfo, env: ReturnType<typeof makeSetupEnv>): Array<{ id: string; path: string }> {
+export function reproArgs(c: Case, info: StackInfo, env: ReturnType<typeof reproEnv>): Array<{ id: string; path: string }> {
   const ids = reproObjects(c, info, caseExpectations(c, info));
   return ids.map((id) => {
     const l = info.layer(id)!;

@@ -1,7 +1,8 @@
 /**
  * The standalone reproducers.
- * - repro.c compiles with gcc (-Wall, no warnings) for every seed case it can
- *   express, and its embedded pattern (the executor's C code) equals
+ * - repro.c compiles with gcc (-Wall -Wextra, no warnings) for every seed case
+ *   (dm, md, scsi_debug, snapshots, remounts included), its repro.sh passes
+ *   bash -n, and its embedded pattern (the executor's C code) equals
  *   model/pattern.ts.
  * - On this machine's kernel (root and loop devices; skipped with the reason
  *   otherwise): repro.c exits 0 on a case the kernel handles as the model
@@ -20,7 +21,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Case, type CaseInput, type StackInfo, patternBytes, validateCase } from '../../model/index.ts';
 import { loadSeedCases } from '../../corpus/seeds.ts';
-import { ReproUnsupported, generateReproC } from '../../coordinator/triage/repro-c.ts';
+import { generateReproC } from '../../coordinator/triage/repro-c.ts';
 import { generateReproSh, shQuote } from '../../coordinator/triage/repro-sh.ts';
 import { signatureDir, signaturesRoot } from '../../coordinator/triage/files.ts';
 import { writeReport } from '../../coordinator/triage/report.ts';
@@ -79,7 +80,7 @@ const rawInput: CaseInput = {
   },
 };
 
-/** ext4 with a file, written through two threads and a mapping: mkfs, mount, fsck and teardown in repro.sh. */
+/** ext4 with a file, written through two threads and a mapping, remounted: mkfs, mount, commands, fsck and teardown in repro.sh. */
 const fsInput: CaseInput = {
   format: 'blockfarm-case/1',
   name: 'ext4-file',
@@ -93,28 +94,33 @@ const fsInput: CaseInput = {
   },
   program: {
     threads: [
-      { ops: [{ kind: 'write', id: 1, target: 'f', offset: 0, length: 12288 }, { kind: 'fsync', id: 2, target: 'f' }, { kind: 'barrier', id: 3, name: 'b' }, { kind: 'read', id: 4, target: 'f', offset: 0, length: 16384, via: 'pvec', vectors: 3 }] },
-      { ops: [{ kind: 'sleep', id: 5, ms: 10 }, { kind: 'barrier', id: 6, name: 'b' }, { kind: 'mmap-read', id: 7, target: 'f', offset: 0, length: 8192 }, { kind: 'sleep', id: 8, ms: 1500 }] },
+      {
+        ops: [
+          { kind: 'write', id: 1, target: 'f', offset: 0, length: 12288 },
+          { kind: 'fsync', id: 2, target: 'f' },
+          { kind: 'barrier', id: 3, name: 'b' },
+          { kind: 'read', id: 4, target: 'f', offset: 0, length: 16384, via: 'pvec', vectors: 3 },
+          { kind: 'barrier', id: 9, name: 'c' },
+          { kind: 'remount', id: 10, target: 'fs0' },
+          { kind: 'read', id: 11, target: 'f', offset: 4096, length: 8192, direct: true },
+        ],
+      },
+      { ops: [{ kind: 'sleep', id: 5, ms: 10 }, { kind: 'barrier', id: 6, name: 'b' }, { kind: 'mmap-read', id: 7, target: 'f', offset: 0, length: 8192 }, { kind: 'sleep', id: 8, ms: 1500 }, { kind: 'barrier', id: 12, name: 'c' }] },
     ],
   },
 };
 
 describe.skipIf(compileSkip)('repro.c', () => {
-  it('compiles without warnings for every seed case it can express', () => {
-    let compiled = 0;
-    for (const { file, caseJson } of loadSeedCases()) {
+  it('compiles without warnings for every seed case, and its repro.sh is valid shell', () => {
+    const seeds = loadSeedCases();
+    for (const { file, caseJson } of seeds) {
       const { c, info } = built(caseJson);
-      let src: string;
-      try {
-        src = generateReproC(c, info, { header: [`seed ${file}`] });
-      } catch (err) {
-        expect(err, file).toBeInstanceOf(ReproUnsupported);
-        continue;
-      }
-      compile(src);
-      compiled++;
+      const exe = compile(generateReproC(c, info, { header: [`seed ${file}`] }));
+      const sh = join(exe, '..', 'repro.sh');
+      writeFileSync(sh, generateReproSh(c, info, { header: [`seed ${file}`] }));
+      expect(spawnSync('bash', ['-n', sh], { encoding: 'utf8' }).stderr, file).toBe('');
     }
-    expect(compiled).toBeGreaterThanOrEqual(8);
+    expect(seeds.length).toBeGreaterThanOrEqual(18);
   }, 300_000);
 
   it("embeds the executor's pattern code, equal to model/pattern.ts", () => {
@@ -247,6 +253,9 @@ describe.skipIf(hostSkip)('reproducers on this kernel', () => {
     expect(r.stderr).toMatch(/mkfs fs0/);
     expect(r.stderr).toMatch(/check: fsck fs0/);
     expect(r.stdout).toMatch(/op 7 \(thread 1\) mmap-read f \[0, \+8192\): ok, 8192 bytes/);
+    // The remount runs the layer's own commands, with the work directory repro.sh passed in.
+    expect(r.stdout).toMatch(/op 10 runs: umount \/.*\/mnt-fs0\n  op 10 runs: mount -t ext4 -o defaults \/dev\/loop\d+ \/.*\/mnt-fs0\nop 10 \(thread 0\) remount fs0 \(cycle, ext4\): ok, 0/);
+    expect(r.stdout).toMatch(/op 11 \(thread 0\) read f \[4096, \+8192\) psync O_DIRECT: ok, 8192 bytes/);
     expect(r.stdout).toMatch(/final: 'f' is 12288 bytes/);
   }, 120_000);
 

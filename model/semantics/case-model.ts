@@ -178,10 +178,13 @@ export class CaseModel {
       } else if (profile.kind === 'drop-writes') f.dropWrites = true;
       else if (profile.kind === 'corrupt-reads') f.corruptReads = true;
     }
-    // Bad blocks under a filesystem: anything on it may fail.
+    // Bad blocks, or a corrupt op, under a filesystem: anything on it may fail or read back damaged.
+    // (Static, so that threads racing the corrupt op see it too.)
+    const corrupted = new Set<string>();
+    for (const p of this.places.values()) if (p.op.kind === 'corrupt') corrupted.add(p.op.target);
     for (const l of this.info.below(id)) {
       const p = layerModule(l).fault(l);
-      if (p.kind === 'bad-blocks' && this.objectsAbove(l.id, 0, 1).find((a) => a.obj === id)?.viaFs) f.lenient = true;
+      if ((p.kind === 'bad-blocks' || corrupted.has(l.id)) && this.objectsAbove(l.id, 0, 1).find((a) => a.obj === id)?.viaFs) f.lenient = true;
     }
     return f;
   }

@@ -69,7 +69,8 @@ export function landInBuffer(op: ReadOp, result: OpResult, ctx: OpCtx): void {
   if (op.buffer.placement !== 'mmap' || result.ret <= 0) return;
   const into = op.buffer.file;
   const base = op.buffer.offset + op.buffer.align;
-  const size = Math.max(...ctx.obj(into).sizes);
+  // The buffer file's EOF as this thread sees it, racing threads' size changes included.
+  const size = Math.max(...ctx.view.sizes(into));
   for (const x of result.data ?? []) {
     const s = base + x.offset;
     const e = Math.min(base + x.offset + x.length, size);

@@ -183,13 +183,17 @@ function needsInterleaving(model: CaseModel, phase: Op[][]): boolean {
 }
 
 function racePhase(model: CaseModel, phase: Op[][], start: World, results: Map<number, OpResult>, j: Judgement): World {
-  // Pass 1: what each thread does, from its observed results alone.
-  const seen = phase.map((ops) => {
-    const w = start.clone();
-    const rec = new ThreadRecord(model);
-    for (const op of ops) semanticsOf(op).apply(op, results.get(op.id)!, new OpCtx(model, w, new SoloView(w), rec));
-    return rec;
-  });
+  // Pass 1: what each thread does, from its observed results: first alone, then again seeing the
+  // others' first-round effects (a store past EOF lands when another thread extended the file).
+  const round = (others?: ThreadRecord[]) =>
+    phase.map((ops, t) => {
+      const w = start.clone();
+      const rec = new ThreadRecord(model);
+      const view = others ? new RacingView(w, start, Interference.from(others.filter((_, u) => u !== t)), model) : new SoloView(w);
+      for (const op of ops) semanticsOf(op).apply(op, results.get(op.id)!, new OpCtx(model, w, view, rec));
+      return rec;
+    });
+  const seen = round(round());
   // Pass 2: judge each thread against its own writes plus everything the others may do.
   const finals = phase.map((ops, t) => {
     const w = start.clone();

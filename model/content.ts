@@ -166,6 +166,12 @@ export class ExtentMap {
     readonly table: SetTable,
     readonly fill: SrcSet,
     private readonly tree: BTree<number, Ext>,
+    /**
+     * A set that may error was stored at some point (never reset; clones
+     * inherit it). While false no stored extent can error, so error queries
+     * need not walk the map.
+     */
+    private storedError = false,
   ) {}
 
   static create(table: SetTable, fill: SrcSet): ExtentMap {
@@ -173,7 +179,14 @@ export class ExtentMap {
   }
 
   clone(): ExtentMap {
-    return new ExtentMap(this.table, this.fill, this.tree.clone());
+    return new ExtentMap(this.table, this.fill, this.tree.clone(), this.storedError);
+  }
+
+  /** Some byte of [s, e) may fail to read: pieces(s, e).some(([, , v]) => v.error), without listing the pieces when nothing stored can error. */
+  mayError(s: number, e: number): boolean {
+    if (s >= e) return false;
+    if (!this.storedError && !this.fill.error) return false;
+    return this.pieces(s, e).some(([, , v]) => v.error);
   }
 
   get extentCount(): number {
@@ -209,6 +222,7 @@ export class ExtentMap {
     this.cut(e);
     this.tree.deleteRange(s, e, false);
     if (v === this.fill) return;
+    if (v.error) this.storedError = true;
     let start = s;
     let end = e;
     const left = this.tree.getPairOrNextLower(s);

@@ -34,7 +34,7 @@ export function iovecLengths(length: number, vectors: number): number[] {
 
 /** Some byte near [s, e) (widened to pages, the unit of caches and RMW) may fail to read. */
 export function mayErrorNear(ctx: OpCtx, obj: string, s: number, e: number): boolean {
-  return ctx.view.pieces(obj, alignDown(s, PAGE), alignUp(Math.max(e, s + 1), PAGE)).some(([, , v]) => v.error);
+  return ctx.view.mayError(obj, alignDown(s, PAGE), alignUp(Math.max(e, s + 1), PAGE));
 }
 
 export function isLenient(ctx: OpCtx, obj: string): boolean {

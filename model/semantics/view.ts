@@ -64,6 +64,8 @@ export class ThreadRecord {
 
 export interface View {
   pieces(obj: string, s: number, e: number): Piece[];
+  /** Some byte of [s, e) may fail to read: pieces(obj, s, e).some(([, , v]) => v.error), cheaper. */
+  mayError(obj: string, s: number, e: number): boolean;
   sizes(obj: string): number[];
   lbs(obj: string): number[];
   active(obj: string): boolean;
@@ -75,6 +77,9 @@ export class SoloView implements View {
   constructor(readonly world: World) {}
   pieces(obj: string, s: number, e: number): Piece[] {
     return this.world.get(obj).content.pieces(s, e);
+  }
+  mayError(obj: string, s: number, e: number): boolean {
+    return this.world.get(obj).content.mayError(s, e);
   }
   sizes(obj: string): number[] {
     return this.world.get(obj).sizes;
@@ -122,6 +127,13 @@ export class RacingView implements View {
     const merged = own.clone();
     for (const m of theirs) merged.unionWith(m, s, e);
     return merged.pieces(s, e);
+  }
+
+  /** A union of sets may error where one of them may, so: ours or any other thread's writes. */
+  mayError(obj: string, s: number, e: number): boolean {
+    if (this.world.get(obj).content.mayError(s, e)) return true;
+    const theirs = this.others.writes.get(obj);
+    return !!theirs?.some((m) => m.mayError(s, e));
   }
 
   raced(obj: string, s: number, e: number): boolean {

@@ -192,8 +192,13 @@ function opIssues(x: Located, info: StackInfo, c: Case): SemanticIssue[] {
     case 'flush':
     case 'discard':
       return [...need(x, info, op.target, 'a block device', (l) => LAYER_KINDS[l.kind].role === 'block'), ...inUse(op.target)];
-    case 'remount':
-      return need(x, info, op.target, 'a filesystem', (l) => l.kind === 'fs');
+    case 'remount': {
+      const out = need(x, info, op.target, 'a filesystem', (l) => l.kind === 'fs');
+      // An attached loop device keeps its backing file open: unmounting would fail with EBUSY.
+      const pinned = info.usersOf(op.target).find((f) => f.kind === 'file' && info.usersOf(f.id).length > 0);
+      if (pinned) out.push({ path: [...x.path, 'target'], message: `op ${op.id}: '${op.target}' holds '${pinned.id}', the backing file of '${info.usersOf(pinned.id)[0]!.id}'; it cannot be unmounted while that is attached` });
+      return out;
+    }
     case 'loop-set-direct-io':
       return need(x, info, op.target, 'a loop device', (l) => l.kind === 'loop');
     case 'loop-set-block-size': {

@@ -29,6 +29,10 @@ export const dmLinear: LayerKindModule<DmLinearLayer> = {
     if (layer.offset % SECTOR !== 0) issues.push({ path: ['offset'], message: 'dm offsets are in 512-byte sectors' });
     if (layer.length !== undefined && layer.length % SECTOR !== 0) issues.push({ path: ['length'], message: 'dm lengths are in 512-byte sectors' });
     const g = stack.geometry(layer.on);
+    const lbs = g ? Math.max(...g.logicalBlockSizes) : SECTOR;
+    // dm refuses a table whose boundaries split the lower device's logical blocks.
+    if (layer.offset % lbs !== 0) issues.push({ path: ['offset'], message: `offset ${layer.offset} is not a multiple of the logical block size ${lbs} of '${layer.on}'` });
+    if (layer.length !== undefined && layer.length % lbs !== 0) issues.push({ path: ['length'], message: `length ${layer.length} is not a multiple of the logical block size ${lbs} of '${layer.on}'` });
     if (g && layer.offset + (layer.length ?? SECTOR) > g.sizeMin)
       issues.push({ path: ['length'], message: `offset + length reaches past the end of '${layer.on}' (${g.sizeMin} bytes)` });
     return issues;

@@ -64,6 +64,8 @@ export const dmSnapshot: LayerKindModule<DmSnapshotLayer> = {
       issues.push({ path: ['origin'], message: `a snapshot's origin must be a dm-snapshot-origin layer (writes to it must copy out first), not ${origin.kind}` });
     if (!isPowerOfTwo(layer.chunk) || layer.chunk < 4096 || layer.chunk > 512 * 1024)
       issues.push({ path: ['chunk'], message: 'the chunk size must be a power of two from 4096 to 524288' });
+    if (layer.createdAt === 'op' && stack.usersOf(layer.id).length > 0)
+      issues.push({ path: ['createdAt'], message: `'${stack.usersOf(layer.id)[0]!.id}' sits on snapshot '${layer.id}', which does not exist until a snapshot-create op; it must exist at set-up (createdAt 'setup')` });
     const og = stack.geometry(layer.origin);
     const cg = stack.geometry(layer.cow);
     // A COW device that fills up invalidates the snapshot; the model does not guess when.

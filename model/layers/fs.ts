@@ -113,6 +113,8 @@ export const fs: LayerKindModule<FsLayer> = {
     const facts = FS_FACTS[layer.type];
     if (!facts.blockSizes.includes(layer.blockSize))
       issues.push({ path: ['blockSize'], message: `${layer.type} supports block sizes ${facts.blockSizes.join(', ')} here, not ${layer.blockSize}` });
+    const below = stack.layer(layer.on);
+    if (below?.kind === 'loop' && below.readOnly) issues.push({ path: ['on'], message: `'${layer.on}' is a read-only loop device; a filesystem cannot be made on it` });
     const g: GeometryBounds | undefined = stack.geometry(layer.on);
     if (g) {
       if (g.sizeMin < facts.minSize)

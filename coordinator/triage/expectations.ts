@@ -19,7 +19,7 @@
  * the kernel did what the model predicted up to the op being checked.
  */
 import { ExtentMap, type Piece, type SrcSet } from '../../model/content.ts';
-import { type Case, type Op, type OpResult, type StackInfo } from '../../model/index.ts';
+import type { Case, ObservedGeometry, Op, OpResult, StackInfo } from '../../model/index.ts';
 import { CaseModel } from '../../model/semantics/case-model.ts';
 import { describeExpected } from '../../model/semantics/compare.ts';
 import { finalObjects, predict } from '../../model/semantics/evaluate.ts';
@@ -79,7 +79,9 @@ export interface FinalExpectation {
 export interface CaseExpectations {
   ops: Map<number, OpExpectation>;
   final: FinalExpectation[];
-  /** The results the model predicts (the steering): what a kernel that behaves like the model returns. */
+  /** False after a phase the tables cannot follow (interleavings): the final content is not judged. */
+  finalChecked: boolean;
+  /** The results the tables assume (the steering): a real run's where given, else the model's predictions. */
   predicted: Map<number, OpResult>;
 }
 
@@ -184,9 +186,22 @@ function touchedRanges(c: Case, id: string, size: number): Array<[number, number
   return merged;
 }
 
-export function caseExpectations(c: Case, info: StackInfo): CaseExpectations {
-  const model = new CaseModel(c, info);
+/**
+ * The tables for a case, assuming the geometry `observed` where given (as a
+ * target reports it) and the model's first choice elsewhere (sizeMax, the
+ * smallest logical block size).
+ */
+export function caseExpectations(
+  c: Case,
+  info: StackInfo,
+  observed: Readonly<Record<string, ObservedGeometry>> = {},
+  /** Results of a real run to steer by (the oracle's way), instead of the model's predictions, where given. */
+  steering?: ReadonlyMap<number, OpResult>,
+): CaseExpectations {
+  const model = new CaseModel(c, info, observed);
+  let followable = true;
   const predicted = new Map(predict(model).results.map((r) => [r.op, r]));
+  for (const [id, r] of steering ?? []) if (predicted.has(id)) predicted.set(id, r);
   const ops = new Map<number, OpExpectation>();
   let world = model.initialWorld();
   model.phases.forEach((phase, p) => {
@@ -195,12 +210,14 @@ export function caseExpectations(c: Case, info: StackInfo): CaseExpectations {
       for (const { o, t } of busy)
         for (const op of o) {
           const ctx = new OpCtx(model, world, new SoloView(world), undefined);
-          record(op, t, p, false, true, ctx, ops);
+          record(op, t, p, false, followable, ctx, ops);
           semanticsOf(op).apply(op, predicted.get(op.id)!, ctx);
         }
       return;
     }
-    const checked = !needsInterleaving(model, phase);
+    // After a phase settled by exploring interleavings, the merged world is an approximation: stop judging.
+    if (needsInterleaving(model, phase)) followable = false;
+    const checked = followable;
     const start = world;
     const seen = phase.map((o) => {
       const w = start.clone();
@@ -230,5 +247,5 @@ export function caseExpectations(c: Case, info: StackInfo): CaseExpectations {
     const pieces = ranges.flatMap(([s, e]) => pieceSpecs(o.content.pieces(s, e)));
     final.push({ obj: id, kind: o.kind, sizes: [...o.sizes], ranges, pieces });
   }
-  return { ops, final, predicted };
+  return { ops, final, finalChecked: followable, predicted };
 }

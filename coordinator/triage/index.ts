@@ -48,10 +48,10 @@
  * Layout: <data>/signatures/<id>/ holds signature.json (the record), case.json,
  * minimized.json, report.md, report.json, repro.sh, repro.c, console.log.
  */
-import { type Case, type RunOutcome, validateCase } from '../../model/index.ts';
+import { type Case, type Observation, type RunOutcome, validateCase } from '../../model/index.ts';
 import type { VersionVerdict } from './bisect.ts';
 import { crossKernel } from './bisect.ts';
-import type { Executor } from './executor.ts';
+import { type Executor, observationOf } from './executor.ts';
 import { signatureDir, signaturesRoot } from './files.ts';
 import { type MinimizeOptions, type MinimizeResult, minimize } from './minimize.ts';
 import { type ReportFiles, writeReport } from './report.ts';
@@ -118,6 +118,8 @@ export interface ProcessOptions {
   kernelLog?: string;
   /** The run that showed it, if the caller has it (else the minimizer's). */
   outcome?: Finding;
+  /** What the target observed in that run (else what the executor recorded for the minimizer's run). */
+  observation?: Observation;
 }
 
 export interface Processed {
@@ -154,6 +156,7 @@ export async function processSignature(store: SignatureStore, dataDir: string, i
   const ck = opts.crossKernel?.length ? await crossKernel(minimized ?? v.value, opts.crossKernel, { signature: target }) : undefined;
   const dir = signatureDir(signaturesRoot(dataDir), record.id);
   const outcome = m?.outcome ?? opts.outcome;
+  const observation = observationOf(m?.outcome) ?? (outcome === opts.outcome ? opts.observation : undefined);
   const report = await writeReport(dir, {
     record,
     original: v.value,
@@ -161,6 +164,7 @@ export async function processSignature(store: SignatureStore, dataDir: string, i
     ...(m ? { minimize: m } : {}),
     ...(outcome ? { outcome } : {}),
     ...(opts.kernelLog ? { kernelLog: opts.kernelLog } : {}),
+    ...(observation ? { observation } : {}),
     ...(ck ? { crossKernel: ck } : {}),
   });
   return { record, ...(m ? { minimize: m } : {}), ...(ck ? { crossKernel: ck } : {}), report };

@@ -19,7 +19,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { type Case, type Divergence, type Layer, type Op, validateCase } from '../../model/index.ts';
+import { type Case, type Divergence, type Layer, type Observation, type Op, validateCase } from '../../model/index.ts';
 import { formatTable } from '../cli/table.ts';
 import type { BisectResult, VersionVerdict } from './bisect.ts';
 import { writeFileAtomic, writeJsonAtomic } from './files.ts';
@@ -38,6 +38,8 @@ export interface ReportInput {
   outcome?: Finding;
   /** Kernel log or console text of such a run. */
   kernelLog?: string;
+  /** What the target observed in that run (results, geometry): the reproducer's tables follow its path. */
+  observation?: Observation;
   crossKernel?: VersionVerdict[];
   bisect?: BisectResult;
   /** For the header: when it was written (ms since the epoch). */
@@ -288,7 +290,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<Repo
   else {
     try {
       const header = reproHeader(input);
-      const reproC = generateReproC(v.value, v.info, { header });
+      const reproC = generateReproC(v.value, v.info, { header, ...(input.observation ? { observation: input.observation } : {}) });
       const reproSh = generateReproSh(v.value, v.info, { header });
       await put('repro.c', reproC);
       await put('repro.sh', reproSh, 0o755);

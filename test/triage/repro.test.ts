@@ -9,6 +9,10 @@
  *   allows, and 1, naming the op and the offset, when the backing image is
  *   corrupted between the write and the read (fault injection the model is
  *   not told about, as test/host/host-target.test.ts does).
+ * - repro.c's tables follow the path a real run took (its observation), so a
+ *   seed where the kernel picks block sizes and either-way outcomes is
+ *   checked to the end; without one they follow the model's predictions and
+ *   stop checking, saying why, where the kernel takes another allowed path.
  * - repro.sh sets the stack up, runs, checks and tears down leaving no loop
  *   device or mount of its own behind: on success, on a finding, when a
  *   set-up step fails and when it is killed half-way.
@@ -29,6 +33,9 @@ import { minimize } from '../../coordinator/triage/minimize.ts';
 import { signatureOf } from '../../coordinator/triage/signature.ts';
 import { MemorySignatureStore } from '../../coordinator/triage/store.ts';
 import { PlantedBugExecutor, plantedCase } from './helpers/planted-bug.ts';
+import { TargetExecutor, observationOf } from '../../coordinator/triage/executor.ts';
+import { buildExecutor } from '../../worker/executor/build.ts';
+import { HostTarget } from '../../worker/targets/host/host-target.ts';
 
 const MiB = 1024 * 1024;
 const hasGcc = spawnSync('gcc', ['--version']).status === 0;
@@ -277,6 +284,26 @@ describe.skipIf(hostSkip)('reproducers on this kernel', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/set-up step failed: mount fs0/);
   }, 120_000);
+
+  it('steered by a run on this kernel, repro.c checks a seed with kernel-chosen block sizes and either-way outcomes to the end', async () => {
+    const seed = loadSeedCases().find((x) => x.file.endsWith('s1-loop-dio-xfs-block-sizes.json'))!;
+    const { c, info } = built(seed.caseJson);
+    const ex = new TargetExecutor(new HostTarget({ workRoot: join(base, 'host'), executor: buildExecutor }));
+    const o = await ex.run(c);
+    const observation = observationOf(o);
+    expect(o.kind, JSON.stringify(o)).toBe('pass');
+    expect(observation).toBeDefined();
+    const dir = mkdtempSync(join(base, 's-'));
+    const tmp = mkdtempSync(join(base, 't-'));
+    writeFileSync(join(dir, 'repro.c'), generateReproC(c, info, { header: ['steered'], observation: observation! }));
+    writeFileSync(join(dir, 'repro.sh'), generateReproSh(c, info, { header: ['steered'] }), { mode: 0o755 });
+    const r = await run(join(dir, 'repro.sh'), [], { REPRO_TMP: tmp });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/nothing is checked/);
+    expect(r.stdout).toMatch(/loauto: logical block size \d+/);
+    expect(r.stdout).toMatch(/RESULT: every op did what the model allows/);
+    expect(leftovers(tmp)).toEqual([]);
+  }, 300_000);
 
   it('repro.sh tears down when it is killed half-way', async () => {
     const r = await reproSh(fsInput, {

@@ -120,6 +120,8 @@ export interface ProcessOptions {
   outcome?: Finding;
   /** What the target observed in that run (else what the executor recorded for the minimizer's run). */
   observation?: Observation;
+  /** The .config of the kernel it was found on, for the report. */
+  kernelConfig?: string;
 }
 
 export interface Processed {
@@ -165,6 +167,7 @@ export async function processSignature(store: SignatureStore, dataDir: string, i
     ...(outcome ? { outcome } : {}),
     ...(opts.kernelLog ? { kernelLog: opts.kernelLog } : {}),
     ...(observation ? { observation } : {}),
+    ...(opts.kernelConfig ? { kernelConfig: opts.kernelConfig } : {}),
     ...(ck ? { crossKernel: ck } : {}),
   });
   return { record, ...(m ? { minimize: m } : {}), ...(ck ? { crossKernel: ck } : {}), report };

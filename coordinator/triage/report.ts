@@ -13,6 +13,7 @@
  *   repro.sh        sets the stack up with standard tools, runs repro.c, cleans up
  *   repro.c         the standalone C reproducer (gcc repro.c -luring -lpthread)
  *   console.log     the kernel log or console of the run, when there is one
+ *   kernel.config   the kernel's .config, when the caller knows it
  *
  * A case the reproducers cannot express (dm control ops for now) gets the
  * report without repro.sh/repro.c and a note saying why.
@@ -40,6 +41,8 @@ export interface ReportInput {
   kernelLog?: string;
   /** What the target observed in that run (results, geometry): the reproducer's tables follow its path. */
   observation?: Observation;
+  /** The kernel's .config, when known (written as kernel.config). */
+  kernelConfig?: string;
   crossKernel?: VersionVerdict[];
   bisect?: BisectResult;
   /** For the header: when it was written (ms since the epoch). */
@@ -239,6 +242,8 @@ export function reportMarkdown(input: ReportInput, reproUnsupported?: string): s
       '',
       '`repro.c` alone: `gcc -O2 -o repro repro.c -luring -lpthread`, then `./repro` with the device and file paths it asks for. It prints what the model allowed and what the kernel did for every op, and exits 1 on a divergence.',
       '',
+      `Its tables follow one path through the program${input.observation ? ' (the one the kernel took in the run above)' : " (the model's own predictions)"}: where the kernel takes another allowed path (a race resolved the other way), it stops checking and says so; \`blockfarm run\` judges such runs completely.`,
+      '',
     );
   out.push(
     'With blockfarm:',
@@ -253,6 +258,7 @@ export function reportMarkdown(input: ReportInput, reproUnsupported?: string): s
     '- `case.json`: the case as found; `minimized.json`: the minimized case',
     ...(reproUnsupported ? [] : ['- `repro.sh`, `repro.c`: standalone reproducers']),
     ...(log ? ['- `console.log`: the kernel log of the run'] : []),
+    ...(input.kernelConfig ? ['- `kernel.config`: the configuration of the kernel it was found on'] : []),
     '- `report.json`: this report as data; `signature.json`: the signature record',
     '',
   );
@@ -303,6 +309,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<Repo
   }
   const log = input.kernelLog ?? (input.outcome && input.outcome.kind !== 'divergence' ? input.outcome.log : undefined);
   if (log) await put('console.log', log.endsWith('\n') ? log : `${log}\n`);
+  if (input.kernelConfig) await put('kernel.config', input.kernelConfig);
   await put('report.md', reportMarkdown(input, reproUnsupported));
   const json = {
     format: 'blockfarm-report/1',

@@ -11,10 +11,14 @@
  * Kernel findings (crash, hang, and kernel-log divergences): the report kind
  * and title of the kernel-log parser (worker/kernel-log), whose titles
  * already hold the guilty function with helper frames skipped and numbers,
- * addresses and device instances scrubbed. Lock inversions are keyed by the
- * smaller of their two titles, so the two sides get the same id at once;
- * other alternative titles (where a KASAN object was freed) only link
- * signatures through `altIds` in the store.
+ * addresses and device instances scrubbed. A lock inversion ("possible
+ * deadlock") is keyed by the smallest acquisition site of its cycle (the
+ * title's function and, when the log is at hand, the first real frame of
+ * every `-> #N` entry of the dependency chain): each side's chain holds the
+ * other side's acquisition, so both sides get the same id at once. Other
+ * alternative titles (the other lock's site, where a KASAN object was
+ * allocated and freed) link signatures through `altIds`, which the stores
+ * merge on.
  *
  * Model divergences: class (and data class, and the errno of an unexpected
  * error), op kind (with the fallocate or discard mode), submission path

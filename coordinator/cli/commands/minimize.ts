@@ -14,14 +14,14 @@
  * Exit: 1 the case shows a finding (minimized), 0 it shows none in the
  * confirmation runs, 2 bad input, 3 target refused, 4 infrastructure error.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { EXIT } from '../../../model/index.ts';
 import { TargetExecutor, type MatchMode, fileFinding, kernelOfTarget, minimize, processSignature } from '../../triage/index.ts';
 import { loadCaseFile, problemLine } from '../case-files.ts';
 import type { CliContext, CommandHost } from '../context.ts';
 import { DEFAULT_DATA_DIR, startTarget, storeFor } from './triage.ts';
-import { release } from 'node:os';
+import { release, version } from 'node:os';
 
 export interface MinimizeCliOptions {
   target: string;
@@ -76,10 +76,12 @@ export async function minimizeCommand(file: string, opts: MinimizeCliOptions, ct
     let reportDir: string | undefined;
     if (opts.report && r.reproduced && r.originalOutcome) {
       const store = storeFor(opts.dataDir);
-      const kernel = opts.target === 'host' ? release() : kernelOfTarget(opts.target);
-      const filed = await fileFinding(store, { outcome: r.originalOutcome, theCase: loaded.theCase, target: opts.target, kernel });
+      const host = opts.target === 'host';
+      const kernel = host ? release() : kernelOfTarget(opts.target);
+      const kernelConfig = host ? await readFile(`/boot/config-${release()}`, 'utf8').catch(() => undefined) : undefined;
+      const filed = await fileFinding(store, { outcome: r.originalOutcome, theCase: loaded.theCase, target: opts.target, kernel, ...(host ? { kernelVersion: `${release()} ${version()}` } : {}) });
       // The minimization is done: file its result and write the report without running it again.
-      const p = await processSignature(store, opts.dataDir, filed!.record.id, { executor, minimized: r });
+      const p = await processSignature(store, opts.dataDir, filed!.record.id, { executor, minimized: r, ...(kernelConfig ? { kernelConfig } : {}) });
       reportDir = p.report.dir;
     }
     const summary = {

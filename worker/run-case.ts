@@ -6,6 +6,7 @@
 import { type Case, type Divergence, type RunOutcome, type StackInfo, judgeObservation } from '../model/index.ts';
 import { judgeChecks, judgeKernelLog } from './judge/kernel-findings.ts';
 import { reportText } from './kernel-log/parse.ts';
+import { POST_RUN_OP_BASE } from './plan/compile.ts';
 import type { Target } from './targets/target.ts';
 
 export async function runCase(target: Target, theCase: Case, info: StackInfo, signal?: AbortSignal): Promise<RunOutcome> {
@@ -39,6 +40,10 @@ export async function runCase(target: Target, theCase: Case, info: StackInfo, si
       const divergences: Divergence[] = answer.verdict === 'divergence' ? [...answer.divergences] : [];
       for (const r of k.findings)
         divergences.push({ class: 'kernel-log', expected: 'no kernel report', observed: r.title, message: `the kernel logged: ${r.title}` });
+      // The remount before the read-back (worker/plan/compile.ts postRunOps) must work on an undamaged stack.
+      for (const r of run.observation.results)
+        if (r.op >= POST_RUN_OP_BASE + 100 && r.ret < 0 && fsck.tolerant === false)
+          divergences.push({ class: 'fsck', expected: 'the filesystems mount again after the program', observed: r.errno ?? 'failure', message: `remounting a filesystem after the program failed (${r.errno ?? 'error'})` });
       for (const f of fsck.findings)
         divergences.push({ class: 'fsck', expected: 'a clean check', observed: `exit ${f.exit}`, message: `${f.name} found damage (exit ${f.exit}): ${f.output.trim().split('\n').slice(-3).join(' / ')}` });
       const notes = [...answer.notes, ...fsck.notes, ...k.expected.map((r) => `expected kernel report: ${r.title}`)];

@@ -23,7 +23,8 @@ export const BlockSize = z.union([z.literal(512), z.literal(1024), z.literal(204
 export type BlockSize = z.infer<typeof BlockSize>;
 
 /** Op ids are stable across minimization: dropping op 7 never renumbers op 8. */
-export const OpId = z.number().int().positive().max(2 ** 31 - 1);
+/** Ids above 2^30 are reserved for the plan-only ops a target adds (worker/plan/compile.ts). */
+export const OpId = z.number().int().positive().max(2 ** 30 - 1);
 export type OpId = z.infer<typeof OpId>;
 
 export const Seed = z.number().int().nonnegative().max(2 ** 32 - 1);

@@ -13,6 +13,7 @@ import { type Case, type RunOutcome, type StackInfo, validateCase } from '../../
 import { loadSeedCases } from '../../corpus/seeds.ts';
 import { buildExecutor } from '../../worker/executor/build.ts';
 import type { ExecPlan, PlanOp } from '../../worker/executor/protocol.ts';
+import { POST_RUN_OP_BASE } from '../../worker/plan/compile.ts';
 import { runCase } from '../../worker/run-case.ts';
 import { HostTarget } from '../../worker/targets/host/host-target.ts';
 
@@ -167,6 +168,26 @@ describe.skipIf(skipReason)('host target on the real kernel', () => {
     const first = o.divergences[0]!;
     expect(first).toMatchObject({ class: 'wrong-data', op: 3, object: 'd0', offset: badOffset, expectedWriters: [1] });
     expect(['garbage', 'zeroes']).toContain(first.dataClass);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('remounts each filesystem before the read-back, and a filesystem that will not mount again is a finding', async () => {
+    const { c, info } = built(fsCase);
+    let remounts = 0;
+    const count = (p: ExecPlan): ExecPlan => {
+      remounts = p.threads.flat().filter((op) => op.kind === 'exec' && op.id >= POST_RUN_OP_BASE).length;
+      return p;
+    };
+    expect((await runCase(new HostTarget({ workRoot, executor: buildExecutor, planHookForTests: count }), c, info)).kind).toBe('pass');
+    expect(remounts).toBe(1);
+    // Test-only: the mount after the program fails (as it would on a damaged filesystem).
+    const breakMount = (p: ExecPlan): ExecPlan => ({
+      ...p,
+      threads: p.threads.map((ops) => ops.map((op) => (op.kind === 'exec' && op.id >= POST_RUN_OP_BASE ? { ...op, argvs: [op.argvs[0]!, ['false']] } : op))),
+    });
+    const o = await runCase(new HostTarget({ workRoot, executor: buildExecutor, planHookForTests: breakMount }), c, info);
+    expect(o.kind).toBe('divergence');
+    if (o.kind === 'divergence') expect(o.divergences.map((d) => d.class)).toContain('fsck');
     expect(leftovers()).toEqual([]);
   });
 

@@ -42,12 +42,14 @@ export function judgeKernelLog(c: Case, info: StackInfo, log: readonly string[])
 export interface FsckVerdict {
   findings: CheckResult[];
   notes: string[];
+  /** The case damages its filesystems on purpose: failed checks are notes, not findings. */
+  tolerant: boolean;
 }
 
 /** A checker that found damage is a finding; one that could not run (e2fsck >= 8) is a note. */
 export function judgeChecks(c: Case, info: StackInfo, checks: readonly CheckResult[]): FsckVerdict {
-  const out: FsckVerdict = { findings: [], notes: [] };
   const tolerant = caseInjectsFaults(c, info);
+  const out: FsckVerdict = { findings: [], notes: [], tolerant };
   for (const ch of checks) {
     if (ch.exit === 0) continue;
     if (!ch.name.startsWith('fsck ')) {

@@ -60,6 +60,7 @@ export function compilePlan(c: Case, info: StackInfo, env: SetupEnv, opts: Compi
     }
     threads.push(ops);
   }
+  threads.forEach((ops, t) => ops.push(...postRunOps(info, env, t)));
 
   const model = new CaseModel(c, info);
   const { world } = predict(model);
@@ -169,6 +170,28 @@ function compileOp(op: Op, info: StackInfo, env: SetupEnv, mapLength: Map<string
       return { id: op.id, kind: 'exec', argvs: snapshotMergeArgvs(l, env, info), closePrefix };
     }
   }
+}
+
+/**
+ * Plan-only ops, after the program: every thread meets at a barrier, then
+ * thread 0 unmounts and mounts each filesystem again, so that the final
+ * read-back (after dropping caches) shows what reached the disk. Their ids
+ * are above any case op id; runCase judges a failed remount.
+ */
+export const POST_RUN_OP_BASE = 2 ** 30;
+
+function postRunOps(info: StackInfo, env: SetupEnv, thread: number): PlanOp[] {
+  const remountable = info.order.filter((l) => l.kind === 'fs' && !info.usersOf(l.id).some((f) => info.usersOf(f.id).length > 0));
+  if (remountable.length === 0) return [];
+  const ops: PlanOp[] = [{ id: POST_RUN_OP_BASE + thread, kind: 'barrier', name: 'blockfarm-post-run' }];
+  if (thread !== 0) return ops;
+  remountable.forEach((fsl, i) => {
+    if (fsl.kind !== 'fs') return;
+    const mnt = env.mountPoint(fsl.id);
+    const opts = fsl.mountOptions.length ? fsl.mountOptions.join(',') : 'defaults';
+    ops.push({ id: POST_RUN_OP_BASE + 100 + i, kind: 'exec', argvs: [['umount', mnt], ['mount', '-t', fsl.type, '-o', opts, env.devicePath(fsl.on), mnt]], closePrefix: `${mnt}/` });
+  });
+  return ops;
 }
 
 /** Each file's mapping window: as far as any mmap op on it reaches, in whole pages. */

@@ -34,12 +34,26 @@ export class SrcSet {
   readonly noise: boolean;
   /** Op sources, by "op@delta". */
   readonly ops: ReadonlyMap<string, { op: number; delta: number }>;
+  /** Unions with other sets of the same table, memoised (see SetTable.union). */
+  unionCache: Map<SrcSet, SrcSet> | undefined;
   constructor(readonly key: string, readonly items: readonly Source[]) {
-    this.any = items.some((s) => s.t === 'any');
-    this.error = items.some((s) => s.t === 'error');
-    this.zero = items.some((s) => s.t === 'zero');
-    this.noise = items.some((s) => s.t === 'noise');
-    this.ops = new Map(items.flatMap((s) => (s.t === 'op' ? [[sourceKey(s), { op: s.op, delta: s.delta }] as const] : [])));
+    let any = false;
+    let error = false;
+    let zero = false;
+    let noise = false;
+    const ops = new Map<string, { op: number; delta: number }>();
+    for (const s of items) {
+      if (s.t === 'op') ops.set(sourceKey(s), { op: s.op, delta: s.delta });
+      else if (s.t === 'any') any = true;
+      else if (s.t === 'error') error = true;
+      else if (s.t === 'zero') zero = true;
+      else noise = true;
+    }
+    this.any = any;
+    this.error = error;
+    this.zero = zero;
+    this.noise = noise;
+    this.ops = ops;
   }
   /** Reading here must fail. */
   get mustError(): boolean {
@@ -50,7 +64,12 @@ export class SrcSet {
     return !this.mustError;
   }
   hasOp(op: number, delta: number): boolean {
-    return this.any || this.ops.has(`${op}@${delta}`);
+    if (this.any) return true;
+    if (this.ops.size === 1) {
+      const only = this.ops.values().next().value!;
+      return only.op === op && only.delta === delta;
+    }
+    return this.ops.has(`${op}@${delta}`);
   }
   toString(): string {
     return this.items.map(describeSource).join(' | ');
@@ -83,7 +102,6 @@ export function describeSource(s: Source): string {
  */
 export class SetTable {
   private readonly sets = new Map<string, SrcSet>();
-  private readonly unions = new Map<string, SrcSet>();
   private readonly opSets: SrcSet[] = [];
   readonly zero = this.of([{ t: 'zero' }]);
   readonly any = this.of([{ t: 'any' }]);
@@ -104,24 +122,29 @@ export class SetTable {
     return set;
   }
 
+  /** The set {op `op` at `delta`}: the same set of([{ t: 'op', op, delta }]) gives, without the general path. */
   op(op: number, delta = 0): SrcSet {
     if (delta === 0) {
       const cached = this.opSets[op];
       if (cached) return cached;
-      const set = this.of([{ t: 'op', op, delta: 0 }]);
-      this.opSets[op] = set;
-      return set;
     }
-    return this.of([{ t: 'op', op, delta }]);
+    const key = `${op}@${delta}`;
+    let set = this.sets.get(key);
+    if (!set) {
+      set = new SrcSet(key, [{ t: 'op', op, delta }]);
+      this.sets.set(key, set);
+    }
+    if (delta === 0) this.opSets[op] = set;
+    return set;
   }
 
   union(a: SrcSet, b: SrcSet): SrcSet {
     if (a === b) return a;
-    const k = a.key < b.key ? `${a.key}+${b.key}` : `${b.key}+${a.key}`;
-    let u = this.unions.get(k);
+    let u = a.unionCache?.get(b);
     if (!u) {
       u = this.of([...a.items, ...b.items]);
-      this.unions.set(k, u);
+      (a.unionCache ??= new Map()).set(b, u);
+      (b.unionCache ??= new Map()).set(a, u);
     }
     return u;
   }

@@ -13,7 +13,11 @@ import { UsageProblem } from './cli-options.ts';
 export function farmErrorExit(err: unknown): { line: string; code: number } | undefined {
   if (err instanceof UsageProblem || err instanceof BadRedisUrl) return { line: err.message, code: EXIT.badInput };
   if (err instanceof CampaignFinished || err instanceof CampaignBusy) return { line: err.message, code: EXIT.badInput };
-  if (err instanceof RedisUnavailable) return { line: err.message, code: EXIT.infra };
+  if (err instanceof RedisUnavailable) {
+    // Connections to a dead Redis may keep handles open: make sure the process ends once the line is out.
+    setTimeout(() => process.exit(EXIT.infra), 3000).unref();
+    return { line: err.message, code: EXIT.infra };
+  }
   if (err instanceof RedisServerMissing) return { line: err.message, code: EXIT.unsupported };
   if (err instanceof TargetRefused) return { line: err.message, code: err.exitCode };
   const msg = (err as Error)?.message ?? '';

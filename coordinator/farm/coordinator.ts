@@ -186,6 +186,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private drainDeadline: number | undefined;
   private abandoned = 0;
   private retention!: RetentionPolicy;
+  private rejectFatal: ((err: Error) => void) | undefined;
+  private readonly fatalPromise = new Promise<never>((_, reject) => {
+    this.rejectFatal = reject;
+  });
 
   constructor(opts: CoordinatorOptions) {
     super();
@@ -209,6 +213,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.id = opts.id ?? processId();
     this.dataDir = new DataDir(opts.dataDir ?? 'data');
     this.log = opts.log.child({ coordinator: this.id });
+    this.fatalPromise.catch(() => {});
   }
 
   // ---------------------------------------------------------------- helpers
@@ -681,98 +686,34 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   // ---------------------------------------------------------------- run
 
-  /** Run (or resume) the campaign until its budget is spent, stop() is called or Redis is lost. */
-  async run(): Promise<CampaignSummary> {
-    const ns = this.opts.namespace;
-    this.redis = await connectRedis(this.opts.redisUrl, { connectionName: `${this.id}-main` });
-    this.connections.push(this.redis);
-    this.redis.on('error', () => {});
-    this.watchdog = new RedisWatchdog(this.redis, this.opts.redisUrl, this.opts.redisDownGraceMs, (err) => {
-      this.fatal = err;
-      this.poke();
-    });
-    this.retention = this.opts.retention ?? (await loadRetention(this.dataDir.root)).policy;
-    this.generator = await loadGenerator(this.opts.generator);
-    const { state, resumed } = await CampaignState.open(this.redis, ns, {
-      ...(this.opts.seed !== undefined ? { seed: this.opts.seed } : {}),
-      targets: this.opts.targets,
-      budget: this.opts.budget,
-      coordinator: this.id,
-      generator: this.generator.name,
-    });
-    this.state = state;
-    this.log.info(
-      { campaign: state.id, seed: state.meta.seed, resumed, targets: this.opts.targets, budget: state.meta.budget, generator: this.generator.name, dataDir: this.dataDir.root },
-      resumed ? 'resuming campaign' : 'starting campaign',
-    );
-    await state.acquireLease(this.id);
-    let finished = false;
-    const leaseTimer = setInterval(() => {
-      void state.renewLease(this.id).then(
-        (ok) => {
-          if (!ok) {
-            this.fatal = new Error(`another coordinator took over campaign ${state.id}`);
-            this.poke();
-          }
-        },
-        () => {},
-      );
-    }, 3000);
-    leaseTimer.unref();
-    try {
-      await writeAtomic(join(this.dataDir.campaignDir(state.id), 'campaign.json'), `${JSON.stringify({ ...state.meta, namespace: ns, dataDir: this.dataDir.root }, null, 2)}\n`);
-      const qconn = this.connection('queues');
-      for (const t of this.opts.targets) {
-        const name = execQueueName(t);
-        this.queues.set(t, new Queue(name, { connection: qconn, prefix: ns, streams: { events: { maxLen: 2000 } } }));
-        const qe = new QueueEvents(name, { connection: this.connection(`events-${encodeTargetName(t)}`), prefix: ns });
-        qe.on('completed', ({ jobId }) => this.onJobEvent(t, jobId));
-        qe.on('failed', ({ jobId }) => this.onJobEvent(t, jobId));
-        qe.on('error', (err) => this.log.debug({ err: (err as Error).message }, 'queue events error'));
-        this.events.push(qe);
-        await qe.waitUntilReady();
-      }
-      this.triageQueue = new Queue(TRIAGE_QUEUE, { connection: qconn, prefix: ns });
-      if (this.opts.triage) {
-        this.triage = new TriageConsumer({ connection: this.connection('triage'), redis: this.redis, namespace: ns, dataDir: this.dataDir, log: this.log });
-        await this.triage.start();
-      }
-      this.inflight = await state.inflight();
-      this.cursors = await state.cursors();
-      this.source = new CaseSource({
-        seed: state.meta.seed,
-        generator: this.generator,
-        mutationRate: this.opts.mutationRate,
-        corpus: this.corpusView(),
-        ...(this.opts.seeds ? { seeds: seedCases() } : {}),
-      });
-      this.elapsedBase = state.meta.elapsedMs;
-      this.runStart = Date.now();
-      if (resumed) this.log.info({ inflight: this.inflight.size, cursors: Object.fromEntries(this.cursors), elapsedMs: this.elapsedBase }, 'resumed state');
-      await this.reconcile();
-      void this.retentionSweep();
-      await this.checkWorkers();
-      let lastProgress = 0;
-      let lastReconcile = Date.now();
-      let lastWorkers = Date.now();
-      let lastRetention = Date.now();
-      for (;;) {
-        if (this.fatal) throw this.fatal;
+  /** Stop at once with this error (Redis lost, lease lost): run() rejects even if the loop waits on Redis. */
+  private fail(err: Error): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.rejectFatal?.(err);
+    this.poke();
+  }
+
+  /** The campaign loop; true when the campaign finished, false when stopped (paused). */
+  private async loop(): Promise<boolean> {
+    let lastProgress = 0;
+    let lastReconcile = Date.now();
+    let lastWorkers = Date.now();
+    let lastRetention = Date.now();
+    for (;;) {
+      if (this.fatal) throw this.fatal;
+      try {
         await this.processPending();
-        if (this.stopRequested) break;
+        if (this.stopRequested) return false;
         await this.fill();
         const now = Date.now();
         const spent = this.opts.targets.every((t) => this.budgetSpent(t));
-        if (spent && this.inflight.size === 0 && this.pending.size === 0) {
-          finished = true;
-          break;
-        }
+        if (spent && this.inflight.size === 0 && this.pending.size === 0) return true;
         if (spent) {
           this.drainDeadline ??= now + this.drainTimeout();
           if (now > this.drainDeadline) {
             await this.cancelRemaining();
-            finished = true;
-            break;
+            return true;
           }
         }
         if (now - lastReconcile >= RECONCILE_MS) {
@@ -792,7 +733,105 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           void this.retentionSweep();
         }
         if (!this.pending.size) await this.sleep(Math.min(200, this.opts.progressEveryMs));
+      } catch (err) {
+        if (this.fatal) throw this.fatal;
+        // A Redis hiccup (a command that failed while reconnecting): wait and go on; the watchdog decides when it is fatal.
+        this.log.warn({ err: (err as Error).message }, 'campaign loop: retrying after an error');
+        await this.sleep(1000);
       }
+    }
+  }
+
+
+  /** Run (or resume) the campaign until its budget is spent, stop() is called or Redis is lost. */
+  async run(): Promise<CampaignSummary> {
+    this.redis = await connectRedis(this.opts.redisUrl, { connectionName: `${this.id}-main` });
+    this.connections.push(this.redis);
+    this.redis.on('error', () => {});
+    this.watchdog = new RedisWatchdog(this.redis, this.opts.redisUrl, this.opts.redisDownGraceMs, (err) => this.fail(err));
+    let leaseTimer: NodeJS.Timeout | undefined;
+    try {
+      // Redis lost at any point (even while queues are still connecting) ends the run at once.
+      const main = this.runConnected((t) => (leaseTimer = t));
+      main.catch(() => {});
+      return await Promise.race([main, this.fatalPromise]);
+    } catch (err) {
+      // An error while Redis is away (a command failed at set-up or at the end) is Redis being away: wait for the watchdog's verdict.
+      if (!this.fatal && this.redis.status !== 'ready')
+        await Promise.race([this.fatalPromise.catch(() => {}), new Promise((r) => setTimeout(r, this.opts.redisDownGraceMs + 1500))]);
+      throw this.fatal ?? err;
+    } finally {
+      clearInterval(leaseTimer);
+      await this.shutdown();
+    }
+  }
+
+  private async runConnected(onLeaseTimer: (t: NodeJS.Timeout) => void): Promise<CampaignSummary> {
+    const ns = this.opts.namespace;
+    this.retention = this.opts.retention ?? (await loadRetention(this.dataDir.root)).policy;
+    this.generator = await loadGenerator(this.opts.generator);
+    const { state, resumed } = await CampaignState.open(this.redis, ns, {
+      ...(this.opts.seed !== undefined ? { seed: this.opts.seed } : {}),
+      targets: this.opts.targets,
+      budget: this.opts.budget,
+      coordinator: this.id,
+      generator: this.generator.name,
+    });
+    this.state = state;
+    this.log.info(
+      { campaign: state.id, seed: state.meta.seed, resumed, targets: this.opts.targets, budget: state.meta.budget, generator: this.generator.name, dataDir: this.dataDir.root },
+      resumed ? 'resuming campaign' : 'starting campaign',
+    );
+    await state.acquireLease(this.id);
+    const leaseTimer = setInterval(() => {
+      void state.renewLease(this.id).then(
+        (ok) => {
+          if (!ok) this.fail(new Error(`another coordinator took over campaign ${state.id}`));
+        },
+        () => {},
+      );
+    }, 3000);
+    leaseTimer.unref();
+    onLeaseTimer(leaseTimer);
+    {
+      await writeAtomic(join(this.dataDir.campaignDir(state.id), 'campaign.json'), `${JSON.stringify({ ...state.meta, namespace: ns, dataDir: this.dataDir.root }, null, 2)}\n`);
+      const qconn = this.connection('queues');
+      for (const t of this.opts.targets) {
+        const name = execQueueName(t);
+        const q = new Queue(name, { connection: qconn, prefix: ns, streams: { events: { maxLen: 2000 } } });
+        q.on('error', (err) => this.log.debug({ err: (err as Error).message }, 'queue error'));
+        this.queues.set(t, q);
+        const qe = new QueueEvents(name, { connection: this.connection(`events-${encodeTargetName(t)}`), prefix: ns });
+        qe.on('completed', ({ jobId }) => this.onJobEvent(t, jobId));
+        qe.on('failed', ({ jobId }) => this.onJobEvent(t, jobId));
+        qe.on('error', (err) => this.log.debug({ err: (err as Error).message }, 'queue events error'));
+        this.events.push(qe);
+        await qe.waitUntilReady();
+      }
+      this.triageQueue = new Queue(TRIAGE_QUEUE, { connection: qconn, prefix: ns });
+      this.triageQueue.on('error', (err) => this.log.debug({ err: (err as Error).message }, 'triage queue error'));
+      if (this.opts.triage) {
+        this.triage = new TriageConsumer({ connection: this.connection('triage'), redis: this.redis, namespace: ns, dataDir: this.dataDir, log: this.log });
+        await this.triage.start();
+      }
+      this.inflight = await state.inflight();
+      this.cursors = await state.cursors();
+      this.source = new CaseSource({
+        seed: state.meta.seed,
+        generator: this.generator,
+        mutationRate: this.opts.mutationRate,
+        corpus: this.corpusView(),
+        ...(this.opts.seeds ? { seeds: seedCases() } : {}),
+      });
+      this.elapsedBase = state.meta.elapsedMs;
+      this.runStart = Date.now();
+      if (resumed) this.log.info({ inflight: this.inflight.size, cursors: Object.fromEntries(this.cursors), elapsedMs: this.elapsedBase }, 'resumed state');
+      await this.reconcile();
+      void this.retentionSweep();
+      await this.checkWorkers();
+      const loop = this.loop();
+      loop.catch(() => {});
+      const finished = await Promise.race([loop, this.fatalPromise]);
       const snap = await this.progress();
       if (finished) {
         await state.finish(snap.elapsedMs);
@@ -813,17 +852,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       await writeAtomic(join(this.dataDir.campaignDir(state.id), 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       this.log.info({ campaign: state.id, finished, elapsedMs: snap.elapsedMs }, finished ? 'campaign finished' : 'campaign paused (resumes on the next start)');
       return summary;
-    } finally {
-      clearInterval(leaseTimer);
-      await this.shutdown(state);
     }
   }
 
-  private async shutdown(state: CampaignState): Promise<void> {
+  private async shutdown(): Promise<void> {
     this.watchdog?.stop();
     const lost = this.fatal instanceof RedisUnavailable;
     if (!lost) {
-      await state.releaseLease(this.id).catch(() => {});
+      await this.state?.releaseLease(this.id).catch(() => {});
       await this.triage?.close().catch(() => {});
       for (const qe of this.events) await qe.close().catch(() => {});
       for (const q of this.queues.values()) await q.close().catch(() => {});

@@ -74,7 +74,7 @@ export class TriageConsumer {
       concurrency: 1,
       autorun: true,
     });
-    this.worker.on('error', (err) => this.opts.log.warn({ err: err.message }, 'triage queue error'));
+    this.worker.on('error', (err) => this.opts.log.debug({ err: err.message }, 'triage queue error'));
     this.worker.on('failed', (job, err) => this.opts.log.warn({ job: job?.id, err: err.message }, 'triage job failed'));
     await this.worker.waitUntilReady();
   }

@@ -165,6 +165,8 @@ export async function connectRedis(url: string, opts: ConnectOptions & { timeout
   let lastError: unknown;
   const onError = (err: unknown) => (lastError = err);
   client.on('error', onError);
+  // Later errors (a Redis restart) are for watchdogs to judge (RedisWatchdog); without a listener ioredis prints each one.
+  client.on('error', () => {});
   const timeoutMs = opts.timeoutMs ?? 5000;
   try {
     await withTimeout(

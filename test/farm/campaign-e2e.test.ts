@@ -109,7 +109,7 @@ describe('a campaign on the model end to end, two worker processes', () => {
     expect((rec.outcome as { divergences: Array<{ class: string; dataClass?: string }> }).divergences[0]).toMatchObject({ class: 'wrong-data', dataClass: 'garbage' });
 
     // Triage: one job per divergence went through the triage queue, one report per signature.
-    const triage = new Queue(TRIAGE_QUEUE, { connection: client, prefix: ns });
+    const triage = new Queue(TRIAGE_QUEUE, { connection: redisClient(redis.url), prefix: ns });
     const done = await triage.getJobs(['completed'], 0, -1);
     await triage.close();
     expect(done.map((j) => (j.data as { caseId: string }).caseId).sort()).toEqual(expected);

@@ -147,7 +147,7 @@ export class FarmWorker extends EventEmitter<FarmWorkerEvents> {
         name: this.id,
         autorun: false,
       });
-      w.on('error', (err) => this.log.warn({ target, err: err.message }, 'queue error'));
+      w.on('error', (err) => this.log.debug({ target, err: err.message }, 'queue error'));
       w.on('failed', (job, err) => {
         if (job) this.log.debug({ job: job.id, reason: err.message }, 'batch failed');
       });
@@ -236,6 +236,17 @@ export class FarmWorker extends EventEmitter<FarmWorkerEvents> {
   /** Batches running now (job ids). */
   get running(): string[] {
     return [...this.active.keys()];
+  }
+
+  /**
+   * Stop at once without Redis (it is gone): kill the runners, drop the
+   * connections. Running batches return to the queue by the stalled check
+   * once Redis is back.
+   */
+  abandon(): void {
+    this.closing = true;
+    for (const pool of this.pools.values()) void pool.close();
+    for (const c of this.connections) c.disconnect();
   }
 
   /**

@@ -16,6 +16,8 @@ const options: RunnerOptions = JSON.parse(process.env[RUNNER_OPTIONS_ENV] ?? '{"
 const log = createLogger({ name: 'runner' }).child({ runner: process.pid });
 const targets = new Map<string, Promise<Target>>();
 let current: { batch: string; abort: AbortController; aborted: boolean } | undefined;
+/** Aborts that arrived before their batch started (set-up still running). */
+const abortedEarly = new Set<string>();
 
 function send(msg: FromRunner): void {
   process.send?.(msg);
@@ -63,7 +65,7 @@ async function runBatch(msg: Extract<ToRunner, { t: 'batch' }>): Promise<void> {
     return send({ t: 'failed', batch, message: `could not start target '${msg.target}': ${(err as Error).message}` });
   }
 
-  const state = { batch, abort: new AbortController(), aborted: false };
+  const state = { batch, abort: new AbortController(), aborted: abortedEarly.delete(batch) };
   current = state;
   let pending: CaseResult[] = [];
   let lastFlush = performance.now();
@@ -124,7 +126,7 @@ process.on('message', (msg: ToRunner) => {
     if (current && current.batch === msg.batch) {
       current.aborted = true;
       current.abort.abort();
-    }
+    } else abortedEarly.add(msg.batch);
     return;
   }
   if (msg.t === 'batch') queue = queue.then(() => runBatch(msg));

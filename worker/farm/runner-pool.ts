@@ -135,6 +135,8 @@ class Runner {
 export class RunnerPool {
   private readonly idle: Runner[] = [];
   private readonly busy = new Map<string, Runner>();
+  /** Batches asked to stop before their runner had them. */
+  private readonly abortedEarly = new Set<string>();
   private readonly opts: Required<RunnerPoolOptions>;
   private closed = false;
 
@@ -156,6 +158,10 @@ export class RunnerPool {
         return { kind: 'failed', message: `could not start a runner process: ${(err as Error).message}`, results: [] };
       }
     }
+    if (this.abortedEarly.delete(req.batch)) {
+      this.idle.push(runner);
+      return { kind: 'aborted', results: [] };
+    }
     this.busy.set(req.batch, runner);
     try {
       return await runner.run(req, this.opts.answerGraceMs, this.opts.log);
@@ -168,7 +174,9 @@ export class RunnerPool {
 
   /** Ask the runner of a batch to stop after its current case. */
   abort(batch: string): void {
-    this.busy.get(batch)?.send({ t: 'abort', batch });
+    const r = this.busy.get(batch);
+    if (r) r.send({ t: 'abort', batch });
+    else this.abortedEarly.add(batch);
   }
 
   /** Kill the runner of a batch at once (its batch ends as failed). */

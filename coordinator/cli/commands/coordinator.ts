@@ -39,6 +39,7 @@ export interface FarmCampaignCliOptions {
   seeds: boolean;
   allowHost?: boolean;
   json?: boolean;
+  redisGrace: string;
 }
 
 /** The coordinator's options from the command line (everything but the Redis URL and the targets). */
@@ -59,6 +60,7 @@ export function coordinatorOptionsFrom(o: FarmCampaignCliOptions): Omit<Coordina
     ...(o.mutationRate !== undefined ? { mutationRate: parseRate(o.mutationRate, '--mutation-rate') } : {}),
     ...(o.generator !== undefined ? { generator: o.generator as 'auto' | 'builtin' } : {}),
     seeds: o.seeds,
+    redisDownGraceMs: parseDuration(o.redisGrace, '--redis-grace'),
   };
 }
 
@@ -75,6 +77,7 @@ export function addCampaignOptions(cmd: Command): Command {
     .option('--mutation-rate <r>', 'share of cases that mutate a corpus entry', '0.25')
     .option('--generator <which>', 'auto (the case generator of this build) or builtin (a small stand-in)')
     .option('--no-seeds', 'do not start with the seed cases of corpus/seeds')
+    .option('--redis-grace <time>', 'stop (exit 4) when Redis has been unreachable this long', '20s')
     .option('--json', 'print the summary as one JSON object on stdout');
 }
 

@@ -60,13 +60,23 @@ async function workerCommand(o: WorkerCliOptions, ctx: CliContext): Promise<numb
       ...(o.lockDuration ? { lockDurationMs: parseDuration(o.lockDuration, '--lock-duration') } : {}),
       ...(o.stalledInterval ? { stalledIntervalMs: parseDuration(o.stalledInterval, '--stalled-interval') } : {}),
     });
-    await worker.start();
+    const w = worker;
+    const gone = (err: Error): number => {
+      ctx.err(`blockfarm worker: ${err.message}`);
+      watchdog?.stop();
+      probe.disconnect();
+      w.abandon();
+      setTimeout(() => process.exit(EXIT.infra), 3000).unref();
+      return EXIT.infra;
+    };
+    // Redis may die while the queues are still connecting: that too ends in one line and exit 4.
+    const started = await Promise.race([w.start().then(() => 'started' as const), lost]);
+    if (started instanceof Error) return gone(started);
     ctx.log.info({ redis: redactUrl(url), pid: process.pid }, 'serving; SIGTERM or SIGINT to stop');
     const stopped = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));
     });
-    const w = worker;
     const nothingLeft = new Promise<'refused'>((resolve) => {
       w.on('target-refused', (target, message) => {
         ctx.err(`blockfarm worker: target '${target}' cannot run here: ${message}`);
@@ -80,11 +90,7 @@ async function workerCommand(o: WorkerCliOptions, ctx: CliContext): Promise<numb
       probe.disconnect();
       return EXIT.unsupported;
     }
-    if (first instanceof Error) {
-      ctx.err(`blockfarm worker: ${first.message}`);
-      probe.disconnect();
-      return EXIT.infra;
-    }
+    if (first instanceof Error) return gone(first);
     ctx.log.info({ signal: first }, 'stopping: running batches finish or go back to the queue');
     process.on(first, () => {
       ctx.err(`blockfarm worker: ${first} again: exiting now (running batches return to the queue when their lock lapses)`);

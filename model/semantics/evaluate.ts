@@ -42,10 +42,11 @@ export interface Judgement {
 export function predict(model: CaseModel): { results: OpResult[]; world: World } {
   const world = model.initialWorld();
   const results: OpResult[] = [];
+  // One context serves every op: it holds only the world, which the ops share anyway.
+  const ctx = new OpCtx(model, world, new SoloView(world), undefined);
   for (const phase of model.phases)
     for (const ops of phase)
       for (const op of ops) {
-        const ctx = new OpCtx(model, world, new SoloView(world), undefined);
         const sem = semanticsOf(op);
         const res = canonical(op, sem.expect(op, ctx));
         sem.apply(op, res, ctx);
@@ -62,13 +63,13 @@ function canonical(op: Op, e: Expected): OpResult {
     const k = Math.max(...e.counts);
     if (!e.read || k === 0) return { op: op.id, ret: k };
     const pieces = e.read.pieces(k);
-    const stop = pieces.find(([, , v]) => v.mustError);
+    let stop = false;
+    for (const p of pieces) if (p[2].mustError) stop = true;
     if (!stop) {
-      const data = pieces.map(([s, en, v]) => ({
-        offset: s - e.read!.offset,
-        length: en - s,
-        src: v.ops.size ? { ...v.ops.values().next().value! } : v.zero ? ('zero' as const) : ('unknown' as const),
-      }));
+      const at = e.read.offset;
+      const data: NonNullable<OpResult['data']> = [];
+      for (const [s, en, v] of pieces)
+        data.push({ offset: s - at, length: en - s, src: v.ops.size ? { ...v.ops.values().next().value! } : v.zero ? 'zero' : 'unknown' });
       return { op: op.id, ret: k, data: mergeRuns(data) };
     }
   }
@@ -77,11 +78,18 @@ function canonical(op: Op, e: Expected): OpResult {
   return { op: op.id, ret: 0 };
 }
 
-function mergeRuns<T extends { offset: number; length: number; src: unknown }>(runs: T[]): T[] {
+type RunSrc = string | { op: number; delta: number };
+
+function sameSrc(a: RunSrc, b: RunSrc): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return a.op === b.op && a.delta === b.delta;
+}
+
+function mergeRuns<T extends { offset: number; length: number; src: RunSrc }>(runs: T[]): T[] {
   const out: T[] = [];
   for (const r of runs) {
     const last = out[out.length - 1];
-    if (last && last.offset + last.length === r.offset && JSON.stringify(last.src) === JSON.stringify(r.src)) last.length += r.length;
+    if (last && last.offset + last.length === r.offset && sameSrc(last.src, r.src)) last.length += r.length;
     else out.push({ ...r });
   }
   return out;

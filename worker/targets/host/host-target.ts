@@ -12,14 +12,14 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { layerModule } from '../../../model/index.ts';
-import type { FinalContent, ObservedGeometry, OpResult } from '../../../model/index.ts';
 import type { ExecEvent, ExecPlan } from '../../executor/protocol.ts';
 import { compilePlan } from '../../plan/compile.ts';
 import { makeSetupEnv } from '../../plan/env.ts';
-import type { CheckResult, RunRequest, Target, TargetRun } from '../target.ts';
+import type { RunRequest, Target, TargetRun } from '../target.ts';
 import { HostCapabilities } from './capabilities.ts';
 import { KmsgCursor } from './kmsg.ts';
 import { sweepRunDir, undoRemaining } from './teardown.ts';
+import { type ExecOutcome, interpretEvents } from '../exec-events.ts';
 
 export interface HostTargetOptions {
   /** Parent of the per-run directories. */
@@ -66,7 +66,7 @@ export class HostTarget implements Target {
     }
     const kmsg = KmsgCursor.open();
     let events: ExecEvent[] = [];
-    let outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string };
+    let outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string; stderr: string };
     try {
       const exe = await this.opts.executor();
       const plan = this.opts.planHookForTests ? this.opts.planHookForTests(compiled.plan) : compiled.plan;
@@ -85,7 +85,7 @@ export class HostTarget implements Target {
   async close(): Promise<void> {}
 
   private execute(exe: string, plan: ExecPlan, signal?: AbortSignal) {
-    return new Promise<{ events: ExecEvent[]; outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string } }>((resolve, reject) => {
+    return new Promise<{ events: ExecEvent[]; outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string; stderr: string } }>((resolve, reject) => {
       const child = spawn(exe, [], { stdio: ['pipe', 'pipe', 'pipe'] });
       const events: ExecEvent[] = [];
       let badLine: string | undefined;
@@ -117,7 +117,7 @@ export class HostTarget implements Target {
       child.on('close', (code, sig) => {
         clearTimeout(timer);
         if (code === 2) reject(new Error(`the executor rejected the plan: ${stderr.trim().split('\n').pop() ?? ''}`));
-        else resolve({ events, outcome: { code, signal: sig, timedOut, badLine } });
+        else resolve({ events, outcome: { code, signal: sig, timedOut, badLine, stderr } });
       });
       child.stdin.on('error', () => {}); // a dead executor shows up in 'close'
       child.stdin.end(JSON.stringify(plan));
@@ -134,43 +134,18 @@ export class HostTarget implements Target {
 
   private interpret(
     events: ExecEvent[],
-    outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string },
+    outcome: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; badLine?: string; stderr: string },
     kernelLog: string[],
     leftovers: string[],
   ): TargetRun {
     if (leftovers.length) return { kind: 'infra-error', message: `could not tear down: ${leftovers.join('; ')}`, kernelLog };
-    if (outcome.badLine !== undefined) return { kind: 'infra-error', message: `the executor printed a line that is not an event: ${outcome.badLine}`, kernelLog };
-    const timeout = events.find((e): e is Extract<ExecEvent, { ev: 'timeout' }> => e.ev === 'timeout');
-    if (timeout || outcome.timedOut) {
-      const title = timeout ? `hang: op ${timeout.op} did not complete within ${timeout.ms} ms` : 'hang: the case did not complete in time';
-      return { kind: 'hang', title, log: kernelLog.join('\n') };
-    }
-    const failed = events.find((e): e is Extract<ExecEvent, { ev: 'setup'; ok: false }> => e.ev === 'setup' && !e.ok);
-    if (failed) return { kind: 'infra-error', message: `set-up step '${failed.name}' failed (exit ${failed.exit}): ${failed.stderr.trim().split('\n').slice(-2).join(' ')}`, kernelLog };
-    const done = events.find((e): e is Extract<ExecEvent, { ev: 'done' }> => e.ev === 'done');
-    // Exit 5: cut short by an op timeout or a signal (ours, on abort), after undoing the set-up.
-    if (done && !done.ok && outcome.code === 5) return { kind: 'infra-error', message: `the run was stopped before the end: ${done.message ?? 'interrupted'}`, kernelLog };
-    if (!done) {
-      const how = outcome.signal ? `killed by ${outcome.signal}` : `exit ${outcome.code}`;
-      return { kind: 'infra-error', message: `the executor stopped before the end (${how})`, kernelLog };
-    }
-    const results: OpResult[] = [];
-    const geometry: Record<string, ObservedGeometry> = {};
-    const final: Record<string, FinalContent> = {};
-    const checks: CheckResult[] = [];
-    for (const e of events) {
-      if (e.ev === 'result') {
-        const r: OpResult = { op: e.op, ret: e.ret, durationUs: e.us };
-        if (e.errno) r.errno = e.errno;
-        if (e.signal) r.signal = e.signal;
-        if (e.data) r.data = e.data;
-        results.push(r);
-      } else if (e.ev === 'geometry') {
-        const { ev: _ev, id, ...g } = e;
-        geometry[id] = g;
-      } else if (e.ev === 'final') final[e.id] = { size: e.size, extents: e.extents, ranges: e.ranges };
-      else if (e.ev === 'check') checks.push({ name: e.name, exit: e.exit, output: e.output });
-    }
-    return { kind: 'observed', observation: { target: this.name, geometry, results, final }, kernelLog, checks };
+    const exec: ExecOutcome = {
+      exit: outcome.code ?? -1,
+      signal: outcome.signal,
+      timedOut: outcome.timedOut,
+      badLine: outcome.badLine,
+      stderr: outcome.stderr.trim().split('\n'),
+    };
+    return interpretEvents(this.name, events, exec, kernelLog, '');
   }
 }

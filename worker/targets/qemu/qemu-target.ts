@@ -28,7 +28,7 @@ import { reportText } from '../../kernel-log/parse.ts';
 import type { RunRequest, Target, TargetRun } from '../target.ts';
 import { AgentError } from './agent-channel.ts';
 import { ConsoleWatch } from './console-watch.ts';
-import { type ExecOutcome, interpretEvents } from './events.ts';
+import { type ExecOutcome, interpretEvents } from '../exec-events.ts';
 import { type CaseVm, type DiskGeometry, VmFactory } from './states.ts';
 
 export interface QemuTargetOptions {

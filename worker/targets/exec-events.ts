@@ -1,17 +1,22 @@
 /**
  * Turning the executor's event stream (worker/executor/protocol.ts) into a
- * TargetRun, as the host target does: a set-up step that failed is an
- * infrastructure error, an op timeout a hang, a run that stopped before
- * 'done' an infrastructure error, and everything else an observation.
+ * TargetRun, for every target that runs the executor (host, QEMU guests): a
+ * set-up step that failed is an infrastructure error, an op timeout (or the
+ * whole case running out of time) a hang, a run that stopped before 'done'
+ * or was interrupted an infrastructure error, and everything else an
+ * observation.
  */
-import type { FinalContent, ObservedGeometry, OpResult } from '../../../model/index.ts';
-import type { ExecEvent } from '../../executor/protocol.ts';
-import type { CheckResult, TargetRun } from '../target.ts';
+import type { FinalContent, ObservedGeometry, OpResult } from '../../model/index.ts';
+import type { ExecEvent } from '../executor/protocol.ts';
+import type { CheckResult, TargetRun } from './target.ts';
 
 export interface ExecOutcome {
   /** The executor's exit code (-1: killed or could not start). */
   exit: number;
-  signal: number;
+  /** The signal that killed it, if any (number or name). */
+  signal: number | string | null;
+  /** The caller stopped it because the whole case ran out of time. */
+  timedOut?: boolean;
   badLine?: string;
   stderr: string[];
 }
@@ -19,7 +24,10 @@ export interface ExecOutcome {
 export function interpretEvents(target: string, events: readonly ExecEvent[], outcome: ExecOutcome, kernelLog: string[], consoleLog: string): TargetRun {
   if (outcome.badLine !== undefined) return { kind: 'infra-error', message: `the executor printed a line that is not an event: ${outcome.badLine}`, kernelLog };
   const timeout = events.find((e): e is Extract<ExecEvent, { ev: 'timeout' }> => e.ev === 'timeout');
-  if (timeout) return { kind: 'hang', title: `hang: op ${timeout.op} did not complete within ${timeout.ms} ms`, log: [...kernelLog, consoleLog].filter(Boolean).join('\n') };
+  if (timeout || outcome.timedOut) {
+    const title = timeout ? `hang: op ${timeout.op} did not complete within ${timeout.ms} ms` : 'hang: the case did not complete in time';
+    return { kind: 'hang', title, log: [...kernelLog, consoleLog].filter(Boolean).join('\n') };
+  }
   if (outcome.exit === 2) return { kind: 'infra-error', message: `the executor rejected the plan: ${outcome.stderr.slice(-1)[0] ?? ''}`, kernelLog };
   const failed = events.find((e): e is Extract<ExecEvent, { ev: 'setup'; ok: false }> => e.ev === 'setup' && !e.ok);
   if (failed) {
@@ -29,6 +37,8 @@ export function interpretEvents(target: string, events: readonly ExecEvent[], ou
     return { kind: 'infra-error', message: `set-up step '${failed.name}' failed (exit ${failed.exit}): ${failed.stderr.trim().split('\n').slice(-2).join(' ')}${why}`, kernelLog };
   }
   const done = events.find((e): e is Extract<ExecEvent, { ev: 'done' }> => e.ev === 'done');
+  // Exit 5: cut short by an op timeout or a signal (an abort), after undoing the set-up.
+  if (done && !done.ok && outcome.exit === 5) return { kind: 'infra-error', message: `the run was stopped before the end: ${done.message ?? 'interrupted'}`, kernelLog };
   if (!done) {
     const how = outcome.signal ? `killed by signal ${outcome.signal}` : `exit ${outcome.exit}`;
     return { kind: 'infra-error', message: `the executor stopped before the end (${how}): ${outcome.stderr.slice(-2).join(' / ')}`, kernelLog };

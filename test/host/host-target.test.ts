@@ -7,7 +7,6 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Case, type RunOutcome, type StackInfo, validateCase } from '../../model/index.ts';
 import { loadSeedCases } from '../../corpus/seeds.ts';

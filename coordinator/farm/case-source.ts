@@ -1,20 +1,24 @@
 /**
- * Where a campaign's cases come from. Case i of a campaign's stream (for any
- * target) is a pure function of (campaign seed, i) when it is generated, so
- * every target sees the same generated cases at the same indexes and a
- * campaign is reproducible from its seed. A share of the indexes (the
- * mutation rate, also decided by (seed, i)) mutates a corpus entry instead,
- * which depends on the corpus at that moment.
+ * Where a campaign's cases come from, per target. Case i of a campaign's
+ * stream for a target is a pure function of (campaign seed, i, what the
+ * target can build) when it is generated (coordinator/generate:
+ * generateCase), so a campaign is reproducible from its seed and resumes at
+ * any index; targets of one kind see the same cases at the same indexes. A
+ * share of the indexes (the mutation rate, also decided by (seed, i)) mutates
+ * a corpus entry instead (mutateCase), which depends on the corpus at that
+ * moment. Every case is classified (coordinator/classify: S1..S5) for the
+ * campaign statistics.
  *
- * Generation and mutation use the generator API (coordinator/generate:
- * generateCases, mutateCase; coordinator/classify/scenarios.ts: classifyCase)
- * when it is present in this build, loaded at run time; until then a small
- * built-in generator (write/read/flush programs on a bare disk, still
- * exercising the whole farm) stands in and scenarios are not classified.
+ * The built-in stand-in generator (write/read/flush programs on a bare disk)
+ * is for tests and benchmarks of the farm itself: fast, small and exactly
+ * predictable.
  */
 import { type Case, type CaseInput, validateCase } from '../../model/index.ts';
 import { loadSeedCases } from '../../corpus/seeds.ts';
 import { type CaseEnvelope, type CaseOrigin, caseId } from '../../worker/farm/protocol.ts';
+import { targetKind } from '../../worker/farm/target-defaults.ts';
+import { type ScenarioTag, classifyCase } from '../classify/scenarios.ts';
+import { type GenerateOptions, SUPPORTS, generateCase, mutateCase } from '../generate/index.ts';
 
 /** mulberry32 over a 32-bit seed. */
 export function rng(seed: number): () => number {
@@ -36,16 +40,28 @@ export function indexSeed(seed: number, i: number, salt = 0): number {
   return (x ^ (x >>> 16)) & 0x7fffffff;
 }
 
-export type Scenario = 'S1' | 'S2' | 'S3' | 'S4' | 'S5';
-
-/** The generator API as this module uses it (coordinator/generate, coordinator/classify). */
+/** How cases are made: the campaign generator, or the built-in stand-in. */
 export interface GeneratorApi {
-  generateCases(seed: number, count: number, opts?: Record<string, unknown>): Case[];
-  mutateCase(c: Case, seed: number, opts?: Record<string, unknown>): Case;
-  classifyCase?(c: Case): Scenario[];
-  /** 'generator' when the real one is loaded, 'builtin' for the stand-in. */
+  /** 'generator' or 'builtin'. */
   name: string;
+  /** Case `index` of campaign `seed`, valid, for a target like `target`. */
+  generate(seed: number, index: number, target: string): Case;
+  mutate(c: Case, seed: number, target: string): Case;
+  classify(c: Case): ScenarioTag[];
 }
+
+/** What the generator may use for a target of this kind: only cases a target can build go to it. */
+export function generateOptionsFor(target: string): GenerateOptions {
+  const kind = targetKind(target);
+  return { supports: kind === 'host' ? SUPPORTS.host : kind === 'qemu' ? SUPPORTS.qemu : SUPPORTS.all };
+}
+
+export const CAMPAIGN_GENERATOR: GeneratorApi = {
+  name: 'generator',
+  generate: (seed, index, target) => generateCase(seed, index, generateOptionsFor(target)),
+  mutate: (c, seed, target) => mutateCase(c, seed, generateOptionsFor(target)),
+  classify: (c) => classifyCase(c),
+};
 
 // ---- the built-in stand-in ----
 
@@ -98,32 +114,14 @@ export function builtinCase(seed: number): Case {
 
 export const BUILTIN_GENERATOR: GeneratorApi = {
   name: 'builtin',
-  generateCases: (seed, count) => Array.from({ length: count }, (_, k) => builtinCase(indexSeed(seed, k))),
+  generate: (seed, index) => builtinCase(indexSeed(seed, index)),
   // Mutation stand-in: the same program with another data seed and name.
-  mutateCase: (c, seed) => ({ ...c, seed, name: `${c.name.slice(0, 100)}-m${seed.toString(16)}`, meta: { ...c.meta, origin: 'mutated' } }),
+  mutate: (c, seed) => ({ ...c, seed, name: `${c.name.slice(0, 100)}-m${seed.toString(16)}`, meta: { ...c.meta, origin: 'mutated' } }),
+  classify: () => [],
 };
 
-/**
- * The generator API of this build, or the built-in stand-in. The modules are
- * imported by computed specifiers so that a build without them still compiles.
- */
-export async function loadGenerator(prefer: 'auto' | 'builtin' = 'auto'): Promise<GeneratorApi> {
-  if (prefer === 'builtin') return BUILTIN_GENERATOR;
-  const spec = (p: string) => new URL(p, import.meta.url).href;
-  try {
-    const gen = (await import(spec('../generate/index.ts'))) as Partial<GeneratorApi>;
-    if (typeof gen.generateCases !== 'function' || typeof gen.mutateCase !== 'function') return BUILTIN_GENERATOR;
-    let classifyCase: GeneratorApi['classifyCase'];
-    try {
-      const cls = (await import(spec('../classify/scenarios.ts'))) as Partial<GeneratorApi>;
-      if (typeof cls.classifyCase === 'function') classifyCase = cls.classifyCase;
-    } catch {
-      // no classifier in this build
-    }
-    return { name: 'generator', generateCases: gen.generateCases, mutateCase: gen.mutateCase, ...(classifyCase ? { classifyCase } : {}) };
-  } catch {
-    return BUILTIN_GENERATOR;
-  }
+export function generatorNamed(which: 'auto' | 'builtin'): GeneratorApi {
+  return which === 'builtin' ? BUILTIN_GENERATOR : CAMPAIGN_GENERATOR;
 }
 
 /** Corpus entries to mutate: a count and a lookup by position (the coordinator's corpus index). */
@@ -135,6 +133,8 @@ export interface CorpusView {
 
 export interface CaseSourceOptions {
   seed: number;
+  /** The target the cases are for (what it can build). */
+  target: string;
   generator: GeneratorApi;
   /**
    * Share of indexes that mutate a corpus entry (when the corpus has any).
@@ -164,16 +164,17 @@ export class CaseSource {
   }
 
   private envelope(c: Case, index: number, origin: CaseOrigin, parent?: string): CaseEnvelope {
-    const scenarios = this.opts.generator.classifyCase?.(c);
-    return { id: caseId(c), index, origin, ...(parent ? { parent } : {}), ...(scenarios ? { scenarios } : {}), case: c };
+    const scenarios = this.opts.generator.classify(c);
+    return { id: caseId(c), index, origin, ...(parent ? { parent } : {}), ...(scenarios.length ? { scenarios } : {}), case: c };
   }
 
   private generated(index: number): CaseEnvelope {
     for (let attempt = 0; attempt < 4; attempt++) {
-      const s = indexSeed(this.opts.seed, index, attempt);
+      // Attempt 0 is case `index` of the campaign; a retry (the generator failed) draws from another seed.
+      const seed = attempt === 0 ? this.opts.seed : indexSeed(this.opts.seed, index, attempt);
       let c: Case | undefined;
       try {
-        c = this.opts.generator.generateCases(s, 1)[0];
+        c = this.opts.generator.generate(seed, index, this.opts.target);
       } catch {
         c = undefined;
       }
@@ -203,7 +204,7 @@ export class CaseSource {
         const parent = await this.opts.corpus!.at(Math.floor(r() * corpusSize));
         if (parent) {
           try {
-            const m = this.opts.generator.mutateCase(parent.case, indexSeed(this.opts.seed, i, 13));
+            const m = this.opts.generator.mutate(parent.case, indexSeed(this.opts.seed, i, 13), this.opts.target);
             const v = validateCase(m);
             if (v.ok) {
               out.push(this.envelope(v.value, i, 'mutated', parent.id));

@@ -18,7 +18,7 @@ export class UsageProblem extends Error {
 /** "90", "90s", "5m", "1h30m" -> ms. */
 export function parseDuration(text: string, what = '--duration'): number {
   const t = text.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  if (/^\d+(\.\d+)?$/.test(t) && Number(t) > 0) return Math.round(Number(t) * 1000);
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let ms = 0;
   let matched = 0;

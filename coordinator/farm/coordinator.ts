@@ -24,7 +24,7 @@
 import { EventEmitter } from 'node:events';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { type Case, validateCase } from '../../model/index.ts';
+import { type Case, type RunOutcome } from '../../model/index.ts';
 import type { Logger } from '../../infra/log.ts';
 import { RedisUnavailable, RedisWatchdog, connectRedis, parseRedisUrl, redisOptions } from '../../infra/redis/connection.ts';
 import {
@@ -34,10 +34,11 @@ import {
 import { liveWorkers } from '../../worker/farm/registry.ts';
 import { targetDefaults } from '../../worker/farm/target-defaults.ts';
 import { type CampaignBudget, CampaignState, type CountField, type Counts, type InflightEntry } from './campaign-state.ts';
-import { CaseSource, type CorpusView, type GeneratorApi, loadGenerator, seedCases } from './case-source.ts';
+import { CaseSource, type CorpusView, type GeneratorApi, generatorNamed, seedCases } from './case-source.ts';
+import { CorpusStore, keepKeys } from '../../corpus/store/index.ts';
 import { DataDir, writeAtomic } from './data-dir.ts';
 import { type RetentionPolicy, loadRetention, sweepRetention } from './retention.ts';
-import { type Finding, isFinding, outcomeClass, signature } from './signature.ts';
+import { type Finding, caseFeatures, isFinding, signature } from './signature.ts';
 import { TriageConsumer } from './triage.ts';
 import { basename, join } from 'node:path';
 
@@ -161,7 +162,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly connections: Redis[] = [];
   private watchdog: RedisWatchdog | undefined;
   private state!: CampaignState;
-  private source!: CaseSource;
+  private readonly sources = new Map<string, CaseSource>();
+  private corpus!: CorpusStore;
   private generator!: GeneratorApi;
   private readonly queues = new Map<string, Queue>();
   private triageQueue!: Queue;
@@ -293,6 +295,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   // ---------------------------------------------------------------- corpus
 
+  /**
+   * Mutation picks from the corpus index in Redis (<ns>:corpus, hashes of the
+   * corpus store's cases), so every coordinator of a namespace draws from the
+   * same corpus; the cases themselves are files (corpus/store).
+   */
   private corpusView(): CorpusView {
     const key = `${this.opts.namespace}:corpus`;
     return {
@@ -306,34 +313,70 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         if (!id) return undefined;
         const cached = this.corpusCache.get(id);
         if (cached) return { id, case: cached };
-        const json = await this.dataDir.readCorpusCase(id);
-        const v = json === undefined ? undefined : validateCase(json);
-        if (!v?.ok) {
-          // Swept by retention, or no longer valid under the current schema: drop it from the index.
+        let c: Case;
+        try {
+          c = await this.corpus.load(id);
+        } catch {
+          // Swept by retention, damaged, or no longer valid under the current schema: drop it from the index.
           await this.redis.zrem(key, id);
           return undefined;
         }
         if (this.corpusCache.size >= CORPUS_CACHE) this.corpusCache.delete(this.corpusCache.keys().next().value!);
-        this.corpusCache.set(id, v.value);
-        return { id, case: v.value };
+        this.corpusCache.set(id, c);
+        return { id, case: c };
       },
     };
   }
 
-  /** Keep in the corpus the cases whose outcome class is new. */
-  private async keepNewClasses(candidates: Array<[string, CaseEnvelope]>): Promise<number> {
+  /** A data directory whose corpus Redis does not know (a new Redis, a wiped one): index it again. */
+  private async indexCorpus(): Promise<void> {
+    const key = `${this.opts.namespace}:corpus`;
+    if ((await this.redis.zcard(key)) > 0 || this.corpus.size === 0) return;
+    const entries = [...this.corpus.entries()];
+    for (let i = 0; i < entries.length; i += 1000) {
+      const args = entries.slice(i, i + 1000).flatMap((e) => [String(Date.parse(e.addedAt) || Date.now()), e.hash]);
+      await this.redis.zadd(key, ...args);
+    }
+    this.log.info({ cases: entries.length }, 'corpus indexed from the data directory');
+  }
+
+  /**
+   * The corpus keeps a case that showed something new (corpus/store/policy.ts):
+   * a new signature, or a new outcome class of the target. The "features" of
+   * an outcome class are structural here (stack shape, op kinds, threads,
+   * scenarios); the keys seen live in the Redis set <ns>:corpus-keys.
+   */
+  private async keepNew(target: string, candidates: Array<{ env: CaseEnvelope; outcome: RunOutcome }>): Promise<number> {
     if (!candidates.length) return 0;
-    const byClass = new Map<string, CaseEnvelope>();
-    for (const [cls, env] of candidates) if (!byClass.has(cls)) byClass.set(cls, env);
-    const classes = [...byClass.keys()];
-    const setKey = `${this.opts.namespace}:outcome-classes`;
-    const seen = (await this.redis.smismember(setKey, ...classes)) as number[];
+    const perCase = candidates.map(({ env, outcome }) =>
+      keepKeys({
+        target,
+        outcome: outcome.kind,
+        ...(isFinding(outcome) ? { signature: signature(outcome) } : {}),
+        features: caseFeatures(env.case as Case, env.scenarios),
+      }),
+    );
+    const all = [...new Set(perCase.flat().map((k) => k.key))];
+    if (!all.length) return 0;
+    const setKey = `${this.opts.namespace}:corpus-keys`;
+    const seenList = (await this.redis.smismember(setKey, ...all)) as number[];
+    const seen = new Set(all.filter((_, i) => seenList[i]));
     let kept = 0;
-    for (let i = 0; i < classes.length; i++) {
-      if (seen[i]) continue;
-      const env = byClass.get(classes[i]!)!;
-      await this.dataDir.addCorpusCase(env.id, env.case);
-      await this.redis.multi().zadd(`${this.opts.namespace}:corpus`, Date.now(), env.id).sadd(setKey, classes[i]!).exec();
+    for (let i = 0; i < candidates.length; i++) {
+      const fresh = perCase[i]!.filter((k) => !seen.has(k.key));
+      if (!fresh.length) continue;
+      const { env, outcome } = candidates[i]!;
+      const c = env.case as Case;
+      const { hash } = await this.corpus.add(c, {
+        reason: fresh[0]!.reason,
+        target,
+        outcome: outcome.kind,
+        ...(isFinding(outcome) ? { signature: signature(outcome) } : {}),
+        ...(env.scenarios ? { scenarios: env.scenarios } : {}),
+      });
+      const keys = fresh.map((k) => k.key);
+      for (const k of keys) seen.add(k);
+      await this.redis.multi().zadd(`${this.opts.namespace}:corpus`, Date.now(), hash).sadd(setKey, ...keys).exec();
       kept++;
     }
     return kept;
@@ -372,7 +415,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const casesBudget = this.state.meta.budget.cases;
     const to = Math.min(from + this.batchSize(target), casesBudget ?? Number.MAX_SAFE_INTEGER);
     if (to <= from) return;
-    const cases = await this.source.batch(from, to);
+    const cases = await this.sources.get(target)!.batch(from, to);
     const jobId = execJobId(this.state.id, target, from, to);
     const entry = { target, from, to };
     // Record first (with the cursor), then queue: a crash in between leaves a recorded batch without a job, which reconcile re-queues.
@@ -484,7 +527,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const add = (f: CountField, n = 1) => (counts[f] = (counts[f] ?? 0) + n);
     const byIndex = new Map(data.cases.map((e) => [e.index, e]));
     const results = res?.results ?? [];
-    const candidates: Array<[string, CaseEnvelope]> = [];
+    const candidates: Array<{ env: CaseEnvelope; outcome: RunOutcome }> = [];
     const seen = new Set<number>();
     for (const r of results) {
       const env = byIndex.get(r.index);
@@ -494,8 +537,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       add(r.outcome.kind === 'infra-error' ? 'infraError' : r.outcome.kind);
       for (const s of env.scenarios?.length ? env.scenarios : ['none']) scenarios[s] = (scenarios[s] ?? 0) + 1;
       if (isFinding(r.outcome)) await this.fileFinding(target, job, env, r.outcome, res?.worker ?? '?');
-      if (r.outcome.kind !== 'infra-error' && r.outcome.kind !== 'unsupported')
-        candidates.push([outcomeClass(target, r.outcome, env.case as Case, env.scenarios), env]);
+      if (r.outcome.kind !== 'infra-error' && r.outcome.kind !== 'unsupported') candidates.push({ env, outcome: r.outcome });
     }
     const missing = data.cases.length - seen.size;
     if (missing) {
@@ -504,7 +546,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     }
     add('targetMs', Math.round(res?.targetMs ?? 0));
     add('wallMs', Math.round(res?.wallMs ?? 0));
-    await this.keepNewClasses(candidates);
+    await this.keepNew(target, candidates);
     const applied = await this.state.applyResult(job.id!, target, counts, scenarios);
     this.inflight.delete(job.id!);
     await job.remove().catch(() => {});
@@ -576,7 +618,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         this.log.warn({ job: jobId }, 'a batch in flight has no job (the coordinator stopped between recording and queueing it): queueing it again');
         this.enqueuing.add(jobId);
         try {
-          await this.addJob(e.target, jobId, e, await this.source.batch(e.from, e.to));
+          await this.addJob(e.target, jobId, e, await this.sources.get(e.target)!.batch(e.from, e.to));
         } finally {
           this.enqueuing.delete(jobId);
         }
@@ -674,7 +716,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         if (!r.removed.length) continue;
         this.log.info({ category: r.category, removed: r.removed.length, freedBytes: r.freedBytes }, 'retention: removed old entries');
         if (r.category === 'corpus') {
-          const ids = r.removed.map((p) => basename(p, '.json'));
+          const ids = r.removed.map((p) => basename(p, '.json')).filter((id) => /^[0-9a-f]{64}$/.test(id));
           for (const id of ids) this.corpusCache.delete(id);
           if (ids.length) await this.redis.zrem(`${this.opts.namespace}:corpus`, ...ids);
         }
@@ -769,7 +811,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private async runConnected(onLeaseTimer: (t: NodeJS.Timeout) => void): Promise<CampaignSummary> {
     const ns = this.opts.namespace;
     this.retention = this.opts.retention ?? (await loadRetention(this.dataDir.root)).policy;
-    this.generator = await loadGenerator(this.opts.generator);
+    this.generator = generatorNamed(this.opts.generator);
+    this.corpus = await CorpusStore.open(this.dataDir.corpusDir);
     const { state, resumed } = await CampaignState.open(this.redis, ns, {
       ...(this.opts.seed !== undefined ? { seed: this.opts.seed } : {}),
       targets: this.opts.targets,
@@ -816,13 +859,20 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       }
       this.inflight = await state.inflight();
       this.cursors = await state.cursors();
-      this.source = new CaseSource({
-        seed: state.meta.seed,
-        generator: this.generator,
-        mutationRate: this.opts.mutationRate,
-        corpus: this.corpusView(),
-        ...(this.opts.seeds ? { seeds: seedCases() } : {}),
-      });
+      const seeds = this.opts.seeds ? seedCases() : undefined;
+      for (const t of this.opts.targets)
+        this.sources.set(
+          t,
+          new CaseSource({
+            seed: state.meta.seed,
+            target: t,
+            generator: this.generator,
+            mutationRate: this.opts.mutationRate,
+            corpus: this.corpusView(),
+            ...(seeds ? { seeds } : {}),
+          }),
+        );
+      await this.indexCorpus();
       this.elapsedBase = state.meta.elapsedMs;
       this.runStart = Date.now();
       if (resumed) this.log.info({ inflight: this.inflight.size, cursors: Object.fromEntries(this.cursors), elapsedMs: this.elapsedBase }, 'resumed state');

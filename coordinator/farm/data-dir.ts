@@ -3,7 +3,8 @@
  * ./data). Redis holds live state; everything worth keeping after a campaign
  * is here, as plain JSON and text.
  *
- *   corpus/<id[0..2]>/<id>.json                 a corpus case, content-addressed (id = caseId)
+ *   corpus/cases/<h[0..2]>/<h>.json, corpus/index.jsonl
+ *                                               the corpus (corpus/store: content-addressed by caseHash)
  *   divergences/<campaign>/<target>/<case id>.json
  *                                               every finding (divergence, crash, hang) and every
  *                                               case that failed its batch for good, with the case
@@ -49,24 +50,8 @@ export class DataDir {
     this.root = resolve(root);
   }
 
-  corpusPath(id: string): string {
-    return join(this.root, 'corpus', id.slice(0, 2), `${id}.json`);
-  }
-
-  /** Write a corpus case unless it is there already; true when written. */
-  async addCorpusCase(id: string, theCase: unknown): Promise<boolean> {
-    const p = this.corpusPath(id);
-    if (await exists(p)) return false;
-    await writeAtomic(p, `${JSON.stringify(theCase, null, 2)}\n`);
-    return true;
-  }
-
-  async readCorpusCase(id: string): Promise<unknown | undefined> {
-    try {
-      return JSON.parse(await fsp.readFile(this.corpusPath(id), 'utf8')) as unknown;
-    } catch {
-      return undefined;
-    }
+  get corpusDir(): string {
+    return join(this.root, 'corpus');
   }
 
   findingPath(campaign: string, target: string, caseId: string): string {

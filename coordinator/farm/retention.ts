@@ -35,7 +35,8 @@ export const DEFAULT_RETENTION: RetentionPolicy = Object.freeze({
  * or log file alone).
  */
 export const CATEGORY_DIRS: Record<RetentionCategory, Array<{ dir: string; unitDepth: number }>> = {
-  corpus: [{ dir: 'corpus', unitDepth: 2 }],
+  // corpus/cases/<h0h1>/<hash>.json; the store's index.jsonl stays (small), and the Redis corpus index drops a swept case when a mutation first misses it.
+  corpus: [{ dir: 'corpus/cases', unitDepth: 2 }],
   reports: [
     { dir: 'reports', unitDepth: 1 },
     { dir: 'divergences', unitDepth: 3 },
@@ -196,4 +197,39 @@ export function formatBytes(n: number): string {
     i++;
   }
   return `${i === 0 ? x : x.toFixed(x >= 10 ? 0 : 1)} ${units[i]}`;
+}
+
+export interface RetentionReport {
+  dataDir: string;
+  /** 'defaults' or the retention.json that set the caps. */
+  source: string;
+  /** Set when retention.json is unreadable (the defaults apply). */
+  problem?: string;
+  categories: Array<{ category: RetentionCategory; dirs: string[]; maxBytes: number; maxAgeDays: number; usedBytes: number; entries: number }>;
+}
+
+/** The caps in force for a data directory and what each category uses now (for `blockfarm doctor`). */
+export async function retentionReport(dataDir: string): Promise<RetentionReport> {
+  let policy: RetentionPolicy = DEFAULT_RETENTION;
+  let source = 'defaults';
+  let problem: string | undefined;
+  try {
+    ({ policy, source } = await loadRetention(dataDir));
+  } catch (err) {
+    problem = (err as Error).message;
+  }
+  const usage = await dataDirUsage(dataDir);
+  return {
+    dataDir,
+    source,
+    ...(problem ? { problem } : {}),
+    categories: (Object.keys(CATEGORY_DIRS) as RetentionCategory[]).map((c) => ({
+      category: c,
+      dirs: CATEGORY_DIRS[c].map((d) => d.dir),
+      maxBytes: policy[c].maxBytes,
+      maxAgeDays: policy[c].maxAgeDays,
+      usedBytes: usage[c].bytes,
+      entries: usage[c].entries,
+    })),
+  };
 }

@@ -5,14 +5,13 @@
  *   the target: for a divergence the set of (class, data class, op kind) it
  *   reports; for a crash or hang its title with addresses, numbers and
  *   process names taken out. Triage keeps one report per signature.
- * - An OUTCOME CLASS is coarser and covers passes too: target kind, outcome
- *   kind, the scenarios of the case, the shape of its stack (layer kinds
- *   bottom-up) and the op kinds of its program, plus the signature of a
- *   finding. The corpus keeps a case when its outcome class is new.
+ * - The corpus keeps a case whose run is new in its signature or in its
+ *   outcome class (corpus/store/policy.ts); caseFeatures gives the structural
+ *   features an outcome class is split by: stack shape (layer kinds
+ *   bottom-up), op kinds, one or several threads, scenarios.
  */
 import { createHash } from 'node:crypto';
 import type { Case, RunOutcome } from '../../model/index.ts';
-import { targetKind } from '../../worker/farm/target-defaults.ts';
 
 function h(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 12);
@@ -58,7 +57,6 @@ function opKinds(c: Case): string {
   return [...kinds].sort().join(',');
 }
 
-export function outcomeClass(target: string, o: RunOutcome, c: Case, scenarios: readonly string[] | undefined): string {
-  const finding = isFinding(o) ? signature(o) : '';
-  return h([targetKind(target), o.kind, (scenarios ?? []).join(','), stackShape(c), opKinds(c), c.program.threads.length > 1 ? 'mt' : 'st', finding].join('|'));
+export function caseFeatures(c: Case, scenarios: readonly string[] | undefined): string[] {
+  return [`stack=${stackShape(c)}`, `ops=${opKinds(c)}`, c.program.threads.length > 1 ? 'threads=many' : 'threads=one', ...(scenarios ?? []).map((s) => `scenario=${s}`)];
 }

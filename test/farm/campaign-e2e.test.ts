@@ -123,7 +123,7 @@ describe('a campaign on the model end to end, two worker processes', () => {
     // The corpus kept something, content-addressed.
     const corpus = await client.zrange(`${ns}:corpus`, '0', '-1');
     expect(corpus.length).toBeGreaterThan(0);
-    for (const id of corpus) expect(existsSync(join(dataDir, 'corpus', id.slice(0, 2), `${id}.json`))).toBe(true);
+    for (const id of corpus) expect(existsSync(join(dataDir, 'corpus', 'cases', id.slice(0, 2), `${id}.json`))).toBe(true);
 
     // Graceful stop of the workers: SIGTERM, exit 0, deregistered.
     for (const w of workers) w.child.kill('SIGTERM');

@@ -134,7 +134,9 @@ describe('a coordinator killed and restarted', () => {
     const dir = dataDir('resume');
     const args = ['coordinator', '--redis', redis.url, '--namespace', ns, '--targets', T, '--cases', '300', '--campaign-seed', '99', '--batch-size', '10', '--generator', 'builtin', '--no-seeds', '--data-dir', dir, '--json'];
     const first = blockfarm(args);
-    await waitFor('some results counted', async () => Number(await client.hget(`${ns}:campaign:seed-99:counts:testonly_slow-model`, 'executed')) >= 60, 60_000);
+    await waitFor('some results counted', async () => Number(await client.hget(`${ns}:campaign:seed-99:counts:testonly_slow-model`, 'executed')) >= 60, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the coordinator said: ${first.stderr().slice(-2000)}`);
+    });
     first.child.kill('SIGKILL');
     await first.exited;
     const before = await client.hgetall(`${ns}:campaign:seed-99:counts:testonly_slow-model`);

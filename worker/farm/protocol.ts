@@ -30,6 +30,7 @@
  *   from, to       the range of case indexes this batch holds (to - from = cases.length)
  *   caseTimeoutMs  the longest one case may run on this target
  *   cases          CaseEnvelope[]: { id, index, origin, parent?, scenarios?, case }
+ *                  parent = the corpus hash (corpus/store caseHash, 64 hex) of the case it mutates
  *                  id = caseId(case): 16 hex of the SHA-256 of the validated case's JSON
  *                  case = the case JSON, validated by the worker (model/validateCase);
  *                  an invalid case makes the worker refuse the whole job
@@ -134,7 +135,8 @@ export const CaseEnvelope = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{16}$/, '16 hex digits'),
   index: z.number().int().nonnegative(),
   origin: CaseOrigin,
-  parent: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+  /** The corpus case it was mutated from: its corpus hash (corpus/store caseHash, 64 hex). */
+  parent: z.string().regex(/^[0-9a-f]{64}$/, '64 hex digits (a corpus hash)').optional(),
   scenarios: z.array(z.string().max(8)).max(8).optional(),
   /** Validated by the worker with validateCase, not here. */
   case: z.unknown(),

@@ -20,6 +20,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import path from 'node:path';
 import type { GuestImage } from '../../../infra/guest/build.ts';
 import type { FetchedKernel } from '../../../infra/kernels/store.ts';
@@ -82,6 +83,16 @@ export function slotsFor(disks: readonly DiskGeometry[]): DiskGeometry[] {
 }
 
 const serialOf = (i: number) => `bf-slot${i}`;
+
+/** Set a VM's scheduling priority (raising it back needs root, which the farm's workers are). */
+function renice(vm: Vm, nice: number): void {
+  if (vm.pid === undefined) return;
+  try {
+    setPriority(vm.pid, nice);
+  } catch {
+    // not allowed: it keeps its priority
+  }
+}
 
 /** Map slots to guest device names from the agent's INFO, or undefined when some are missing. */
 function devicesOf(info: AgentInfo, n: number): string[] | undefined {
@@ -163,8 +174,9 @@ export class VmFactory {
     }
   }
 
-  /** The saved state for these slots, made now by a cold boot when there is none. */
-  state(slots: readonly DiskGeometry[]): Promise<PreparedState> {
+  /** The saved state for disks of these geometries (padded to the slots), made now by a cold boot when there is none. */
+  state(geoms: readonly DiskGeometry[]): Promise<PreparedState> {
+    const slots = slotsFor(geoms);
     const key = this.keyOf(slots);
     let p = this.states.get(key);
     if (!p) {
@@ -193,6 +205,8 @@ export class VmFactory {
     const tmp = `${dir}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
     try {
       await mkdir(tmp, { recursive: true });
+      // Free memory full of old data would be saved too: zero it first.
+      await booted.vm.agent?.zeroFree();
       // Save with the host disconnected: a restored guest then simply waits for its new host.
       booted.vm.agent?.close();
       await new Promise((r) => setTimeout(r, 50));
@@ -219,11 +233,16 @@ export class VmFactory {
     }
   }
 
-  /** A paused VM with the state loaded and fresh disks, waiting for a case. */
-  private async restoreSpare(state: PreparedState): Promise<{ vm: Vm; dir: string; files: string[] }> {
+  /**
+   * A paused VM with the state loaded and fresh disks, waiting for a case.
+   * A spare restores at low priority (nice 10), so on a busy machine it
+   * yields to the VM running a case; acquire() gives it normal priority.
+   */
+  private async restoreSpare(state: PreparedState, background = false): Promise<{ vm: Vm; dir: string; files: string[] }> {
     const dir = await this.newDir('vm');
     const disks = await this.diskFiles(dir, state.slots, []);
     const vm = this.track(await Vm.start(this.vmOptions(dir, disks, true)));
+    if (background) renice(vm, 10);
     try {
       await vm.restore(state.stateFile);
     } catch (err) {
@@ -234,12 +253,13 @@ export class VmFactory {
     return { vm, dir, files: disks.map((d) => d.file) };
   }
 
-  /** Start restoring the next VM for these slots in the background. */
-  prepareSpare(slots: readonly DiskGeometry[]): void {
+  /** Start restoring the next VM for disks of these geometries in the background. */
+  prepareSpare(geoms: readonly DiskGeometry[]): void {
+    const slots = slotsFor(geoms);
     const key = this.keyOf(slots);
     if (this.spares.has(key)) return;
     const p = this.state(slots)
-      .then((s) => this.restoreSpare(s))
+      .then((s) => this.restoreSpare(s, true))
       .catch(() => undefined);
     this.spares.set(key, p);
   }
@@ -260,6 +280,7 @@ export class VmFactory {
       this.spares.delete(key);
       const how = spare ? ('spare' as const) : ('restore' as const);
       const got = spare && !spare.vm.hasExited ? spare : await this.restoreSpare(state);
+      renice(got.vm, 0);
       if (opts.spare !== false) this.prepareSpare(slots);
       try {
         for (let i = 0; i < sizes.length; i++) if (sizes[i] !== BASE_DISK_BYTES) await got.vm.resizeDisk(i, sizes[i]!);

@@ -2,7 +2,8 @@
 import type { OpResult } from '../observation.ts';
 import type { ReadOp } from '../ops/read.ts';
 import type { WriteOp } from '../ops/write.ts';
-import { type Expected, type OpCtx, allowErrnos, expectError, expectOk } from './op-semantics.ts';
+import type { Piece, SrcSet } from '../content.ts';
+import { type Expected, type OpCtx, type ReadExpectation, allowErrnos, expectError, expectOk } from './op-semantics.ts';
 import { FS_DAMAGE_ERRNOS, IO_ERRNOS, PAGE, dioAlignment, isLenient, mayErrorNear, readCounts } from './rules.ts';
 
 type DataOp = ReadOp | WriteOp;
@@ -51,17 +52,25 @@ export function readExpectation(op: ReadOp, ctx: OpCtx): Expected {
   // Under a damaged filesystem anything may be read; dm-flakey corrupt_bio_byte damages bytes
   // of the right data but never turns it into another op's.
   const widen = isLenient(ctx, op.target) ? ctx.table.any : f.corruptReads ? ctx.table.noise : undefined;
-  return {
-    ...e,
-    read: {
-      obj: op.target,
-      offset: op.offset,
-      pieces: (k) => {
-        const ps = ctx.view.pieces(op.target, op.offset, op.offset + k);
-        return widen ? ps.map(([s, en, v]) => [s, en, ctx.table.union(v, widen)]) : ps;
-      },
-    },
-  };
+  return { ...e, read: new ReadPieces(op.target, op.offset, ctx, widen) };
+}
+
+/** What the first k bytes of a read may hold (a class, not a closure per read: reads are the hot path). */
+class ReadPieces implements ReadExpectation {
+  constructor(
+    readonly obj: string,
+    readonly offset: number,
+    private readonly ctx: OpCtx,
+    private readonly widen: SrcSet | undefined,
+  ) {}
+
+  pieces(k: number): Piece[] {
+    const ps = this.ctx.view.pieces(this.obj, this.offset, this.offset + k);
+    const widen = this.widen;
+    if (!widen) return ps;
+    const t = this.ctx.table;
+    return ps.map(([s, en, v]) => [s, en, t.union(v, widen)]);
+  }
 }
 
 /** Put what a read returned into its buffer when the buffer is a mapping of a file. */

@@ -22,6 +22,7 @@ export const FS_DAMAGE_ERRNOS = ['EIO', 'EILSEQ', 'EROFS', 'EUCLEAN', 'ENOSPC', 
 
 /** Full-read byte counts: everything asked for, or up to EOF for each possible size. */
 export function readCounts(sizes: number[], offset: number, length: number): number[] {
+  if (sizes.length === 1) return [Math.max(0, Math.min(length, sizes[0]! - offset))];
   return uniqueSorted(sizes.map((s) => Math.max(0, Math.min(length, s - offset))));
 }
 
@@ -58,28 +59,56 @@ export interface DioVerdict {
  * block size (for a file: also its filesystem's block size) must work.
  */
 export function dioAlignment(ctx: OpCtx, target: string, offset: number, length: number, vectors: number, buffer: Buffer): DioVerdict {
-  const lens = iovecLengths(length, vectors);
-  const bases: number[] = [];
-  let at = buffer.align;
-  for (const l of lens) {
-    bases.push(at);
-    at += l;
-  }
-  let units: number[];
-  let what: string;
+  const v = dioVerdicts(ctx, target);
+  // The iovecs (iovecLengths) are n - 1 parts of `part` bytes and a last one of the rest, at
+  // buffer.align, align + part, ...: all aligned to u exactly when these are.
+  const n = Math.min(vectors, length);
+  const part = Math.floor(length / n);
+  const last = length - part * (n - 1);
+  const align = buffer.align;
+  for (const u of v.units) if (offset % u !== 0 || align % u !== 0 || last % u !== 0 || (n > 1 && part % u !== 0)) return v.misaligned;
+  return v.aligned;
+}
+
+interface DioVerdicts {
+  units: readonly number[];
+  aligned: DioVerdict;
+  misaligned: DioVerdict;
+}
+
+/** Per case: a file's O_DIRECT unit and verdicts (fixed for the case); a block device's by its current block sizes. */
+const fileDio = new WeakMap<CaseModel, Map<string, DioVerdicts>>();
+const blockDio = new WeakMap<readonly number[], DioVerdicts>();
+
+function dioVerdicts(ctx: OpCtx, target: string): DioVerdicts {
   if (ctx.model.isFile(target)) {
-    const fsl = ctx.model.info.fsOf(target);
-    const devLbs = ctx.model.fileDeviceBlockSizes(target);
-    units = [Math.max(fsl?.blockSize ?? PAGE, ...devLbs)];
-    what = `${fsl?.type ?? 'fs'} block size ${fsl?.blockSize} on a device with logical block size ${devLbs.join('/')}`;
-  } else {
-    units = ctx.view.lbs(target);
-    what = `logical block size ${units.join(' or ')}`;
+    let perCase = fileDio.get(ctx.model);
+    if (!perCase) fileDio.set(ctx.model, (perCase = new Map()));
+    let v = perCase.get(target);
+    if (!v) {
+      const fsl = ctx.model.info.fsOf(target);
+      const devLbs = ctx.model.fileDeviceBlockSizes(target);
+      v = verdicts([Math.max(fsl?.blockSize ?? PAGE, ...devLbs)], `${fsl?.type ?? 'fs'} block size ${fsl?.blockSize} on a device with logical block size ${devLbs.join('/')}`);
+      perCase.set(target, v);
+    }
+    return v;
   }
-  const bad = units.find((u) => offset % u !== 0 || lens.some((l) => l % u !== 0) || bases.some((b) => b % u !== 0));
-  return bad === undefined
-    ? { aligned: true, why: `O_DIRECT aligned to the ${what} must succeed` }
-    : { aligned: false, why: `O_DIRECT not aligned to the ${what} may fail with EINVAL or fall back to buffered IO` };
+  // The same array is the same block sizes (an object's lbs list is replaced, never changed in place).
+  const units = ctx.view.lbs(target);
+  let v = blockDio.get(units);
+  if (!v) {
+    v = verdicts(units, `logical block size ${units.join(' or ')}`);
+    blockDio.set(units, v);
+  }
+  return v;
+}
+
+function verdicts(units: readonly number[], what: string): DioVerdicts {
+  return {
+    units,
+    aligned: { aligned: true, why: `O_DIRECT aligned to the ${what} must succeed` },
+    misaligned: { aligned: false, why: `O_DIRECT not aligned to the ${what} may fail with EINVAL or fall back to buffered IO` },
+  };
 }
 
 /** A file may run out of space: the files on its filesystem may need more than the model guarantees. */

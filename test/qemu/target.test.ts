@@ -159,6 +159,28 @@ describe('the qemu target', () => {
     if (o.kind === 'hang') expect(o.title).toMatch(/the guest agent stopped answering/);
   }, 300_000);
 
+  it('boots the bzImage when the vmlinux does not boot and restores from that state; a state that does not restore falls back to a cold boot', async () => {
+    const k = await testKernel();
+    const { cfg } = await prepareQemu({ kernel: k });
+    const dir = await mkdtemp(path.join(tmpdir(), 'blockfarm-qemu-bz-'));
+    temps.push(dir);
+    await writeFile(path.join(dir, 'not-a-kernel'), Buffer.alloc(4096, 0x5a));
+    const factory = new VmFactory({ ...cfg, root: dir, kernel: { ...k, vmlinux: path.join(dir, 'not-a-kernel') } });
+    const t = new QemuTargetClass({ kernel: k, image: cfg.image, factory, spare: false });
+    targets.push(t);
+    const b = diskCase([write(1, 'd', 0, 4096), read(2, 'd', 0, 4096)]);
+    const o = await runCase(t, b.c, b.info);
+    expect(o.kind, JSON.stringify(o).slice(0, 500)).toBe('pass');
+    expect(t.lastStats?.how).toBe('restore');
+    const state = await factory.state([{ logicalBlockSize: 512, physicalBlockSize: 512 }]);
+    expect(state.kernelImage).toBe('bzImage');
+    // A state that no longer restores: the case still runs, on a cold-booted VM.
+    await writeFile(state.stateFile, 'not a migration stream');
+    const again = await runCase(t, b.c, b.info);
+    expect(again.kind, JSON.stringify(again).slice(0, 500)).toBe('pass');
+    expect(t.lastStats?.how).toBe('cold-boot');
+  }, 300_000);
+
   it('a VM that does not boot, or whose agent never answers, is an infrastructure error', async () => {
     const k = await testKernel();
     const { cfg } = await prepareQemu({ kernel: k });
@@ -166,14 +188,15 @@ describe('the qemu target', () => {
     temps.push(dir);
     const b = diskCase([write(1, 'd', 0, 4096)]);
 
-    // Not a kernel at all.
+    // Not a kernel at all (neither file QEMU could boot).
     await writeFile(path.join(dir, 'not-a-kernel'), Buffer.alloc(4096, 0x5a));
-    const badKernel = new VmFactory({ ...cfg, root: path.join(dir, 'a'), kernel: { ...k, vmlinux: path.join(dir, 'not-a-kernel') } });
+    const garbage = path.join(dir, 'not-a-kernel');
+    const badKernel = new VmFactory({ ...cfg, root: path.join(dir, 'a'), kernel: { ...k, vmlinux: garbage, bzImage: garbage } });
     const t1 = new QemuTargetClass({ kernel: k, image: cfg.image, factory: badKernel });
     targets.push(t1);
     const o1 = await runCase(t1, b.c, b.info);
     expect(o1.kind).toBe('infra-error');
-    if (o1.kind === 'infra-error') expect(o1.message).toMatch(/QEMU/);
+    if (o1.kind === 'infra-error') expect(o1.message).toMatch(/vmlinux: QEMU .*bzImage: QEMU/);
 
     // A guest whose init never serves the port (an image with the agent but no virtio modules).
     const lonely = path.join(dir, 'lonely.cpio');

@@ -19,7 +19,7 @@
  * be made or restored.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import path from 'node:path';
 import type { GuestImage } from '../../../infra/guest/build.ts';
@@ -53,8 +53,13 @@ export interface GuestConfig {
   restoreTimeoutMs: number;
 }
 
+/** Which file of the kernel QEMU boots: the ELF vmlinux (PVH, fast), or the bzImage (some kernels only boot that way). */
+export type KernelImage = 'vmlinux' | 'bzImage';
+
 export interface PreparedState {
   key: string;
+  /** The kernel file the saved guest was booted from (a restore must name the same). */
+  kernelImage?: KernelImage;
   dir: string;
   stateFile: string;
   slots: DiskGeometry[];
@@ -114,6 +119,7 @@ export class VmFactory {
 
   constructor(readonly cfg: GuestConfig) {
     this.runDir = path.join(cfg.root, 'run', `${process.pid}-${randomBytes(3).toString('hex')}`);
+    void pruneRunDirs(path.join(cfg.root, 'run'));
   }
 
   keyOf(slots: readonly DiskGeometry[]): string {
@@ -141,10 +147,21 @@ export class VmFactory {
     return disks;
   }
 
-  private vmOptions(dir: string, disks: VmDisk[], incoming: boolean) {
+  private vmOptions(dir: string, disks: VmDisk[], incoming: boolean, image: KernelImage) {
     const c = this.cfg;
-    return { kernel: c.kernel.vmlinux, initramfs: c.image.initramfs, append: c.append, memMb: c.memMb, smp: c.smp, accel: c.accel, disks, dir, incoming, wrapper: c.wrapper };
+    const kernel = image === 'bzImage' ? c.kernel.bzImage : c.kernel.vmlinux;
+    return { kernel, initramfs: c.image.initramfs, append: c.append, memMb: c.memMb, smp: c.smp, accel: c.accel, disks, dir, incoming, wrapper: c.wrapper };
   }
+
+  /** The files to try booting, in order: the one that worked last, else vmlinux then the bzImage. */
+  private bootOrder(): KernelImage[] {
+    const forced = process.env.BLOCKFARM_QEMU_BOOT;
+    if (forced === 'bzimage') return ['bzImage'];
+    if (forced === 'vmlinux') return ['vmlinux'];
+    return this.bootImage === 'bzImage' ? ['bzImage', 'vmlinux'] : ['vmlinux', 'bzImage'];
+  }
+
+  private bootImage?: KernelImage;
 
   private track(vm: Vm): Vm {
     this.live.add(vm);
@@ -152,11 +169,34 @@ export class VmFactory {
     return vm;
   }
 
-  /** Boot a VM from the kernel; resolves when its agent answers and every slot's disk is visible. */
-  async coldBoot(slots: readonly DiskGeometry[], sizes: readonly number[], tag = 'boot'): Promise<{ vm: Vm; dir: string; devices: string[]; bootMs: number }> {
+  /**
+   * Boot a VM from the kernel (its vmlinux directly, falling back to the
+   * bzImage); resolves when its agent answers and every slot's disk is visible.
+   */
+  async coldBoot(slots: readonly DiskGeometry[], sizes: readonly number[], tag = 'boot'): Promise<{ vm: Vm; dir: string; devices: string[]; bootMs: number; image: KernelImage }> {
+    const errors: string[] = [];
+    for (const image of this.bootOrder()) {
+      try {
+        const b = await this.bootOnce(slots, sizes, tag, image);
+        this.bootImage = image;
+        return b;
+      } catch (err) {
+        errors.push(`${image}: ${(err as Error).message}`);
+      }
+    }
+    throw new VmError(errors.join('; '));
+  }
+
+  private async bootOnce(slots: readonly DiskGeometry[], sizes: readonly number[], tag: string, image: KernelImage): Promise<{ vm: Vm; dir: string; devices: string[]; bootMs: number; image: KernelImage }> {
     const dir = await this.newDir(tag);
     const t0 = performance.now();
-    const vm = this.track(await Vm.start(this.vmOptions(dir, await this.diskFiles(dir, slots, sizes), false)));
+    let vm: Vm;
+    try {
+      vm = this.track(await Vm.start(this.vmOptions(dir, await this.diskFiles(dir, slots, sizes), false, image)));
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
     try {
       const agent = await vm.connectAgent(this.cfg.bootTimeoutMs);
       let info = await agent.info();
@@ -166,9 +206,10 @@ export class VmFactory {
       }
       const devices = devicesOf(info, slots.length);
       if (!devices) throw new VmError(`the guest shows disks ${JSON.stringify(info.disks.map((d) => d.serial))}, not the ${slots.length} slots`);
-      return { vm, dir, devices, bootMs: Math.round(performance.now() - t0) };
+      return { vm, dir, devices, bootMs: Math.round(performance.now() - t0), image };
     } catch (err) {
       await vm.kill();
+      await rm(dir, { recursive: true, force: true });
       const tail = vm.console.text().trim().split('\n').slice(-5).join(' | ');
       throw new VmError(`the guest did not come up: ${(err as Error).message}${tail ? `; console: ${tail}` : ''}`);
     }
@@ -198,9 +239,14 @@ export class VmFactory {
   }
 
   private async loadOrMake(key: string, slots: readonly DiskGeometry[]): Promise<PreparedState> {
-    const dir = path.join(this.cfg.root, 'states', `${this.cfg.kernel.info.id}-${key}`);
+    const statesDir = path.join(this.cfg.root, 'states');
+    const prefix = `${this.cfg.kernel.info.id}-${this.cfg.image.key}-`;
+    const dir = path.join(statesDir, `${prefix}${key}`);
     const have = await this.loadState(dir, key);
     if (have) return have;
+    // States of this kernel made from older guest images are of no use any more.
+    for (const name of await readdir(statesDir).catch(() => [] as string[]))
+      if (name.startsWith(`${this.cfg.kernel.info.id}-`) && !name.startsWith(prefix) && !name.includes('.tmp-')) await rm(path.join(statesDir, name), { recursive: true, force: true });
     const booted = await this.coldBoot(slots, [], 'state');
     const tmp = `${dir}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
     try {
@@ -211,7 +257,7 @@ export class VmFactory {
       booted.vm.agent?.close();
       await new Promise((r) => setTimeout(r, 50));
       await booted.vm.save(path.join(tmp, 'state.mig'));
-      const s: PreparedState = { key, dir, stateFile: path.join(dir, 'state.mig'), slots: [...slots], devices: booted.devices, bootMs: booted.bootMs };
+      const s: PreparedState = { key, kernelImage: booted.image, dir, stateFile: path.join(dir, 'state.mig'), slots: [...slots], devices: booted.devices, bootMs: booted.bootMs };
       await writeFile(path.join(tmp, 'meta.json'), `${JSON.stringify(s, null, 2)}\n`);
       await mkdir(path.dirname(dir), { recursive: true });
       try {
@@ -241,7 +287,7 @@ export class VmFactory {
   private async restoreSpare(state: PreparedState, background = false): Promise<{ vm: Vm; dir: string; files: string[] }> {
     const dir = await this.newDir('vm');
     const disks = await this.diskFiles(dir, state.slots, []);
-    const vm = this.track(await Vm.start(this.vmOptions(dir, disks, true)));
+    const vm = this.track(await Vm.start(this.vmOptions(dir, disks, true, state.kernelImage ?? 'vmlinux')));
     if (background) renice(vm, 10);
     try {
       await vm.restore(state.stateFile);
@@ -274,8 +320,11 @@ export class VmFactory {
     const slots = slotsFor(geoms);
     const key = this.keyOf(slots);
     let restoreError: string | undefined;
+    // A state that cannot be made means a guest that does not boot: booting once more would not help.
+    const state = await this.state(slots).catch((err: Error) => {
+      throw new VmError(`no VM: ${err.message}`);
+    });
     try {
-      const state = await this.state(slots);
       const spare = await this.spares.get(key);
       this.spares.delete(key);
       const how = spare ? ('spare' as const) : ('restore' as const);
@@ -333,5 +382,18 @@ export class VmFactory {
   /** PIDs of the QEMU processes alive now (tests check that none are left). */
   livePids(): number[] {
     return [...this.live].map((v) => v.pid).filter((p): p is number => p !== undefined);
+  }
+}
+
+/** Remove VM directories left by processes that are gone (named <pid>-<random>). */
+async function pruneRunDirs(runRoot: string): Promise<void> {
+  for (const name of await readdir(runRoot).catch(() => [] as string[])) {
+    const pid = Number(name.split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') await rm(path.join(runRoot, name), { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 }

@@ -21,9 +21,6 @@
  *   KILL <id> <signal>                signal the RUN's process group
  *   SYSRQ <c>                         write c to /proc/sysrq-trigger (tests: 'c' crashes the kernel)
  *   STALL                             stop serving for good (tests: an agent that stops answering)
- *   ZEROFREE                          -> ZEROFREE <MiB>: fill free memory with zero pages and free
- *                                        it again, so that a saved state skips it (QEMU does not
- *                                        save zero pages); done once before a state is saved
  *
  * Guest -> host lines never contain a newline; unknown commands get
  * "BAD <text>". While the host is not connected, reads on the port return
@@ -44,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -543,52 +539,6 @@ static void kill_run(int sig)
 		kill(-g_run.pid, sig);
 }
 
-/* ------------------------------------------------------------ ZEROFREE */
-
-static long meminfo_kb(const char *key)
-{
-	FILE *f = fopen("/proc/meminfo", "re");
-	if (!f)
-		return -1;
-	char line[256];
-	long v = -1;
-	size_t n = strlen(key);
-	while (fgets(line, sizeof line, f))
-		if (strncmp(line, key, n) == 0) {
-			v = strtol(line + n, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-/*
- * Touch (zero-fill) free memory in 8 MiB chunks until little is left (three
- * times the kernel's reserve), then give it all back: the freed pages then
- * hold zeroes. Stopping short of the reserve keeps the OOM killer away (it
- * would find only init here, and panic).
- */
-static long zero_free(void)
-{
-	long reserve = read_long("/proc/sys/vm/min_free_kbytes");
-	long floor_kb = 3 * (reserve > 0 ? reserve : 8192) + 8192;
-	const size_t chunk = 8u << 20;
-	void *maps[4096];
-	size_t n = 0;
-	while (n < sizeof maps / sizeof maps[0]) {
-		long free_kb = meminfo_kb("MemFree:");
-		if (free_kb < 0 || free_kb - (long)(chunk >> 10) < floor_kb)
-			break;
-		void *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (p == MAP_FAILED)
-			break;
-		maps[n++] = p;
-	}
-	for (size_t i = 0; i < n; i++)
-		munmap(maps[i], chunk);
-	return (long)(n * (chunk >> 20));
-}
-
 /* ------------------------------------------------------------ commands */
 
 struct inbuf {
@@ -684,8 +634,6 @@ static bool handle_line(char *line, struct inbuf *ib, size_t *consumed)
 		char c[2] = { line[6], 0 };
 		write_file("/proc/sysrq-trigger", c);
 		reply("SYSRQ %c", line[6]);
-	} else if (strcmp(line, "ZEROFREE") == 0) {
-		reply("ZEROFREE %ld", zero_free());
 	} else if (strcmp(line, "STALL") == 0) {
 		reply("STALLED");
 		for (;;)

@@ -261,13 +261,6 @@ export class AgentChannel {
     this.send(`SYSRQ ${c[0]}\n`);
   }
 
-  /** Fill the guest's free memory with zero pages and free it (before saving a state: QEMU skips zero pages). Resolves with the MiB touched. */
-  async zeroFree(timeoutMs = 60_000): Promise<number> {
-    const p = this.expect('ZEROFREE', timeoutMs);
-    this.send('ZEROFREE\n');
-    return Number((await p).split(' ')[1] ?? 0);
-  }
-
   /** Tests only: the agent stops answering for good. */
   async stall(timeoutMs = 10_000): Promise<void> {
     const p = this.expect('STALLED', timeoutMs);

@@ -60,6 +60,8 @@ export interface PreparedState {
   key: string;
   /** The kernel file the saved guest was booted from (a restore must name the same). */
   kernelImage?: KernelImage;
+  /** The guest's RAM at the save, mapped copy-on-write by every VM restored from it (the state file then holds only device state). */
+  ramFile?: string;
   dir: string;
   stateFile: string;
   slots: DiskGeometry[];
@@ -125,7 +127,7 @@ export class VmFactory {
   keyOf(slots: readonly DiskGeometry[]): string {
     const c = this.cfg;
     return createHash('sha256')
-      .update(JSON.stringify({ v: 1, kernel: c.kernel.info.id, deb: c.kernel.info.debSha256, image: c.image.key, accel: c.accel, mem: c.memMb, smp: c.smp, append: c.append, qemu: c.qemuVersion, slots, base: BASE_DISK_BYTES }))
+      .update(JSON.stringify({ v: 2, kernel: c.kernel.info.id, deb: c.kernel.info.debSha256, image: c.image.key, accel: c.accel, mem: c.memMb, smp: c.smp, append: c.append, qemu: c.qemuVersion, slots, base: BASE_DISK_BYTES }))
       .digest('hex')
       .slice(0, 16);
   }
@@ -147,10 +149,10 @@ export class VmFactory {
     return disks;
   }
 
-  private vmOptions(dir: string, disks: VmDisk[], incoming: boolean, image: KernelImage) {
+  private vmOptions(dir: string, disks: VmDisk[], incoming: boolean, image: KernelImage, ramFile?: { path: string; shared: boolean }) {
     const c = this.cfg;
     const kernel = image === 'bzImage' ? c.kernel.bzImage : c.kernel.vmlinux;
-    return { kernel, initramfs: c.image.initramfs, append: c.append, memMb: c.memMb, smp: c.smp, accel: c.accel, disks, dir, incoming, wrapper: c.wrapper };
+    return { kernel, initramfs: c.image.initramfs, append: c.append, memMb: c.memMb, smp: c.smp, accel: c.accel, disks, dir, incoming, wrapper: c.wrapper, ramFile };
   }
 
   /** The files to try booting, in order: the one that worked last, else vmlinux then the bzImage. */
@@ -173,11 +175,16 @@ export class VmFactory {
    * Boot a VM from the kernel (its vmlinux directly, falling back to the
    * bzImage); resolves when its agent answers and every slot's disk is visible.
    */
-  async coldBoot(slots: readonly DiskGeometry[], sizes: readonly number[], tag = 'boot'): Promise<{ vm: Vm; dir: string; devices: string[]; bootMs: number; image: KernelImage }> {
+  async coldBoot(
+    slots: readonly DiskGeometry[],
+    sizes: readonly number[],
+    tag = 'boot',
+    ramFile?: string,
+  ): Promise<{ vm: Vm; dir: string; devices: string[]; bootMs: number; image: KernelImage }> {
     const errors: string[] = [];
     for (const image of this.bootOrder()) {
       try {
-        const b = await this.bootOnce(slots, sizes, tag, image);
+        const b = await this.bootOnce(slots, sizes, tag, image, ramFile);
         this.bootImage = image;
         return b;
       } catch (err) {
@@ -187,12 +194,19 @@ export class VmFactory {
     throw new VmError(errors.join('; '));
   }
 
-  private async bootOnce(slots: readonly DiskGeometry[], sizes: readonly number[], tag: string, image: KernelImage): Promise<{ vm: Vm; dir: string; devices: string[]; bootMs: number; image: KernelImage }> {
+  private async bootOnce(
+    slots: readonly DiskGeometry[],
+    sizes: readonly number[],
+    tag: string,
+    image: KernelImage,
+    ramFile?: string,
+  ): Promise<{ vm: Vm; dir: string; devices: string[]; bootMs: number; image: KernelImage }> {
     const dir = await this.newDir(tag);
     const t0 = performance.now();
     let vm: Vm;
     try {
-      vm = this.track(await Vm.start(this.vmOptions(dir, await this.diskFiles(dir, slots, sizes), false, image)));
+      if (ramFile) await rm(ramFile, { force: true });
+      vm = this.track(await Vm.start(this.vmOptions(dir, await this.diskFiles(dir, slots, sizes), false, image, ramFile ? { path: ramFile, shared: true } : undefined)));
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -231,7 +245,7 @@ export class VmFactory {
   private async loadState(dir: string, key: string): Promise<PreparedState | undefined> {
     try {
       const s = JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8')) as PreparedState;
-      if (s.key === key) return { ...s, dir, stateFile: path.join(dir, 'state.mig') };
+      if (s.key === key) return { ...s, dir, stateFile: path.join(dir, 'state.mig'), ramFile: s.ramFile ? path.join(dir, 'ram') : undefined };
     } catch {
       // none, or broken
     }
@@ -245,20 +259,30 @@ export class VmFactory {
     const have = await this.loadState(dir, key);
     if (have) return have;
     // States of this kernel made from older guest images are of no use any more.
-    for (const name of await readdir(statesDir).catch(() => [] as string[]))
-      if (name.startsWith(`${this.cfg.kernel.info.id}-`) && !name.startsWith(prefix) && !name.includes('.tmp-')) await rm(path.join(statesDir, name), { recursive: true, force: true });
-    const booted = await this.coldBoot(slots, [], 'state');
+    // So are half-made ones of processes that are gone.
+    for (const name of await readdir(statesDir).catch(() => [] as string[])) {
+      const tmpOf = /\.tmp-(\d+)-/.exec(name);
+      const stale = tmpOf ? !alive(Number(tmpOf[1])) : name.startsWith(`${this.cfg.kernel.info.id}-`) && !name.startsWith(prefix);
+      if (stale) await rm(path.join(statesDir, name), { recursive: true, force: true });
+    }
+    // The guest's RAM goes to a file it shares; the state file then holds the devices only.
     const tmp = `${dir}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
+    await mkdir(tmp, { recursive: true });
     try {
-      await mkdir(tmp, { recursive: true });
-      // Free memory full of old data would be saved too: zero it first.
-      await booted.vm.agent?.zeroFree();
-      // Save with the host disconnected: a restored guest then simply waits for its new host.
-      booted.vm.agent?.close();
-      await new Promise((r) => setTimeout(r, 50));
-      await booted.vm.save(path.join(tmp, 'state.mig'));
-      const s: PreparedState = { key, kernelImage: booted.image, dir, stateFile: path.join(dir, 'state.mig'), slots: [...slots], devices: booted.devices, bootMs: booted.bootMs };
-      await writeFile(path.join(tmp, 'meta.json'), `${JSON.stringify(s, null, 2)}\n`);
+      const booted = await this.coldBoot(slots, [], 'state', path.join(tmp, 'ram'));
+      try {
+        // Save with the host disconnected: a restored guest then simply waits for its new host.
+        booted.vm.agent?.close();
+        await new Promise((r) => setTimeout(r, 50));
+        await booted.vm.save(path.join(tmp, 'state.mig'), 120_000, true);
+      } finally {
+        // Nothing may run on that RAM any more.
+        await booted.vm.kill();
+        await rm(booted.dir, { recursive: true, force: true });
+      }
+      const meta: PreparedState = { key, kernelImage: booted.image, ramFile: 'ram', dir, stateFile: 'state.mig', slots: [...slots], devices: booted.devices, bootMs: booted.bootMs };
+      await writeFile(path.join(tmp, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+      const s: PreparedState = { ...meta, stateFile: path.join(dir, 'state.mig'), ramFile: path.join(dir, 'ram') };
       await mkdir(path.dirname(dir), { recursive: true });
       try {
         await rename(tmp, dir);
@@ -273,8 +297,6 @@ export class VmFactory {
       }
       return s;
     } finally {
-      await booted.vm.kill();
-      await rm(booted.dir, { recursive: true, force: true });
       await rm(tmp, { recursive: true, force: true });
     }
   }
@@ -287,10 +309,11 @@ export class VmFactory {
   private async restoreSpare(state: PreparedState, background = false): Promise<{ vm: Vm; dir: string; files: string[] }> {
     const dir = await this.newDir('vm');
     const disks = await this.diskFiles(dir, state.slots, []);
-    const vm = this.track(await Vm.start(this.vmOptions(dir, disks, true, state.kernelImage ?? 'vmlinux')));
+    const ram = state.ramFile ? { path: state.ramFile, shared: false } : undefined;
+    const vm = this.track(await Vm.start(this.vmOptions(dir, disks, true, state.kernelImage ?? 'vmlinux', ram)));
     if (background) renice(vm, 10);
     try {
-      await vm.restore(state.stateFile);
+      await vm.restore(state.stateFile, 60_000, Boolean(state.ramFile));
     } catch (err) {
       await vm.kill();
       await rm(dir, { recursive: true, force: true });
@@ -385,15 +408,21 @@ export class VmFactory {
   }
 }
 
+/** Whether a process exists (ours or not). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
 /** Remove VM directories left by processes that are gone (named <pid>-<random>). */
 async function pruneRunDirs(runRoot: string): Promise<void> {
   for (const name of await readdir(runRoot).catch(() => [] as string[])) {
     const pid = Number(name.split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') await rm(path.join(runRoot, name), { recursive: true, force: true }).catch(() => undefined);
-    }
+    if (!alive(pid)) await rm(path.join(runRoot, name), { recursive: true, force: true }).catch(() => undefined);
   }
 }

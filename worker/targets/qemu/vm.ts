@@ -46,6 +46,12 @@ export interface VmOptions {
   extraArgs?: readonly string[];
   /** Run QEMU through this (e.g. setpriv --pdeathsig KILL --): it then dies with us. */
   wrapper?: readonly string[];
+  /**
+   * Guest RAM in a file instead of anonymous memory: shared (writes reach the
+   * file: a VM whose RAM is saved that way) or private (copy-on-write: a VM
+   * restored from that file, which the file never sees changes of).
+   */
+  ramFile?: { path: string; shared: boolean };
 }
 
 /** The QEMU argv for these options (without the binary). */
@@ -54,7 +60,9 @@ export function qemuArgs(o: VmOptions): string[] {
   const args = [
     '-name', `blockfarm,debug-threads=off`,
     ...accel,
-    '-machine', 'q35',
+    ...(o.ramFile
+      ? ['-machine', 'q35,memory-backend=ram', '-object', `memory-backend-file,id=ram,size=${o.memMb}M,mem-path=${o.ramFile.path},share=${o.ramFile.shared ? 'on' : 'off'}`]
+      : ['-machine', 'q35']),
     '-m', String(o.memMb),
     '-smp', String(o.smp),
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
@@ -223,19 +231,19 @@ export class Vm {
     }
   }
 
-  /** Load a saved state into this (incoming, paused) VM. */
-  async restore(stateFile: string, timeoutMs = 60_000): Promise<void> {
+  /** Load a saved state into this (incoming, paused) VM; `ramInFile`: the state holds no RAM, it comes from the VM's RAM file. */
+  async restore(stateFile: string, timeoutMs = 60_000, ramInFile = false): Promise<void> {
     const qmp = this.mustQmp();
-    await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+    await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }, ...(ramInFile ? [{ capability: 'x-ignore-shared', state: true }] : [])] });
     await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(stateFile)}` });
     await this.migration(timeoutMs);
   }
 
-  /** Stop the guest and write its whole state to a file; the VM stays paused. */
-  async save(stateFile: string, timeoutMs = 120_000): Promise<void> {
+  /** Stop the guest and write its state to a file (without its RAM when that is in a shared RAM file); the VM stays paused. */
+  async save(stateFile: string, timeoutMs = 120_000, ramInFile = false): Promise<void> {
     const qmp = this.mustQmp();
     await qmp.execute('stop');
-    await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+    await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }, ...(ramInFile ? [{ capability: 'x-ignore-shared', state: true }] : [])] });
     await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(stateFile)}` });
     await this.migration(timeoutMs);
   }

@@ -115,6 +115,8 @@ export interface ProgressSnapshot {
   casesBudget?: number;
   draining: boolean;
   targets: TargetProgress[];
+  /** This coordinator process: resident memory and live JS heap, MB. */
+  memory: { rssMb: number; heapUsedMb: number };
 }
 
 export interface CampaignSummary extends ProgressSnapshot {
@@ -129,6 +131,8 @@ export interface CampaignSummary extends ProgressSnapshot {
   someSignatures: string[];
   /** Batches abandoned still running when the drain timed out. */
   abandonedBatches: number;
+  /** Milliseconds this run of the coordinator spent making cases (the generator's share of its time). */
+  generatorMs: number;
 }
 
 export interface BatchEvent {
@@ -146,6 +150,19 @@ export interface CoordinatorEvents {
   finding: [TriageJobData];
   refused: [{ target: string; jobId: string; reason: string; cases: number }];
   warning: [string];
+}
+
+/**
+ * V8 heap settings for a long-running coordinator (the systemd unit and the
+ * compose file set them in NODE_OPTIONS): it keeps no per-case state (its live
+ * heap stays around 25-40 MB), and with V8's defaults the heap would still
+ * grow lazily by tens of MB; these keep its RSS flat.
+ */
+export const COORDINATOR_NODE_OPTIONS = '--max-old-space-size=128 --max-semi-space-size=4';
+
+/** A BatchResult as far as counting needs (the worker's return value, from an event or the job). */
+function isBatchResult(v: unknown): v is BatchResult {
+  return typeof v === 'object' && v !== null && Array.isArray((v as BatchResult).results) && typeof (v as BatchResult).worker === 'string';
 }
 
 const RATE_WINDOW_MS = 10_000;
@@ -171,7 +188,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private triage: TriageConsumer | undefined;
   private inflight = new Map<string, InflightEntry>();
   private cursors = new Map<string, number>();
-  private readonly pending = new Map<string, string>();
+  /** Jobs with news (an event or a reconcile): job id -> target, and the return value when the event carried it. */
+  private readonly pending = new Map<string, { target: string; returnvalue?: unknown }>();
+  /**
+   * The cases of batches in flight that this process queued (bounded by the
+   * back-pressure: maxInflightBatches x batchSize per target), so a result
+   * is counted from the completion event alone, without reading the job back.
+   * After a restart they are read back from the job.
+   */
+  private readonly batchCases = new Map<string, CaseEnvelope[]>();
   private readonly processing = new Set<string>();
   private readonly enqueuing = new Set<string>();
   private readonly rateSamples = new Map<string, Array<[number, number]>>();
@@ -189,6 +214,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private abandoned = 0;
   private retention!: RetentionPolicy;
   private rejectFatal: ((err: Error) => void) | undefined;
+  /** Time this process spent making cases (generation, mutation, classification). */
+  private generatorMs = 0;
   private readonly fatalPromise = new Promise<never>((_, reject) => {
     this.rejectFatal = reject;
   });
@@ -397,6 +424,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   private async addJob(target: string, jobId: string, entry: InflightEntry, cases: CaseEnvelope[]): Promise<void> {
+    this.batchCases.set(jobId, cases);
     const data: ExecJobData = {
       v: PROTOCOL_VERSION,
       coordinator: this.id,
@@ -415,7 +443,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const casesBudget = this.state.meta.budget.cases;
     const to = Math.min(from + this.batchSize(target), casesBudget ?? Number.MAX_SAFE_INTEGER);
     if (to <= from) return;
+    const g0 = performance.now();
     const cases = await this.sources.get(target)!.batch(from, to);
+    this.generatorMs += performance.now() - g0;
     const jobId = execJobId(this.state.id, target, from, to);
     const entry = { target, from, to };
     // Record first (with the cursor), then queue: a crash in between leaves a recorded batch without a job, which reconcile re-queues.
@@ -443,38 +473,44 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   // ---------------------------------------------------------------- results
 
-  private onJobEvent(target: string, jobId: string): void {
+  private onJobEvent(target: string, jobId: string, returnvalue?: unknown): void {
     if (!jobId.startsWith(`${this.state.id}-`)) return;
-    this.pending.set(jobId, target);
+    this.pending.set(jobId, { target, ...(returnvalue !== undefined ? { returnvalue } : {}) });
     this.poke();
   }
 
   private async processPending(): Promise<void> {
     const batch = [...this.pending].filter(([id]) => !this.enqueuing.has(id)).slice(0, 8);
     for (const [id] of batch) this.pending.delete(id);
-    await Promise.all(batch.map(([id, target]) => this.processJob(target, id)));
+    await Promise.all(batch.map(([id, p]) => this.processJob(p.target, id, p.returnvalue)));
   }
 
-  private async processJob(target: string, jobId: string): Promise<void> {
+  private async processJob(target: string, jobId: string, returnvalue?: unknown): Promise<void> {
     if (this.processing.has(jobId) || this.enqueuing.has(jobId)) return;
     this.processing.add(jobId);
     try {
       if (!this.inflight.has(jobId)) return;
       const queue = this.queues.get(target)!;
+      const cases = this.batchCases.get(jobId);
+      // The fast path: a completion event with its result, for a batch this process queued.
+      if (cases && isBatchResult(returnvalue)) {
+        await this.applyCompleted(target, jobId, cases, returnvalue);
+        return;
+      }
       const job = (await queue.getJob(jobId)) as Job | undefined;
       if (!job) return;
       const st = await job.getState();
-      if (st === 'completed') await this.applyCompleted(target, job);
+      if (st === 'completed') await this.applyCompleted(target, jobId, (job.data as ExecJobData).cases, job.returnvalue as BatchResult | null);
       else if (st === 'failed') await this.applyFailed(target, job);
     } catch (err) {
       this.log.warn({ job: jobId, err: (err as Error).message }, 'processing a result failed; will retry');
-      this.pending.set(jobId, target);
+      this.pending.set(jobId, { target });
     } finally {
       this.processing.delete(jobId);
     }
   }
 
-  private async fileFinding(target: string, job: Job, env: CaseEnvelope, outcome: Finding, worker: string): Promise<void> {
+  private async fileFinding(target: string, jobId: string, env: CaseEnvelope, outcome: Finding, worker: string): Promise<void> {
     const sig = signature(outcome);
     const scenarios = env.scenarios ?? [];
     let logFile: string | undefined;
@@ -484,7 +520,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       coordinator: this.id,
       target,
       worker,
-      execJob: job.id,
+      execJob: jobId,
       caseId: env.id,
       index: env.index,
       origin: env.origin,
@@ -501,7 +537,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       campaign: this.state.id,
       target,
       worker,
-      execJob: job.id ?? '',
+      execJob: jobId,
       caseId: env.id,
       signature: sig,
       scenarios,
@@ -519,13 +555,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.emit('finding', triage);
   }
 
-  private async applyCompleted(target: string, job: Job): Promise<void> {
-    const data = job.data as ExecJobData;
-    const res = job.returnvalue as BatchResult | null;
+  private async applyCompleted(target: string, jobId: string, cases: CaseEnvelope[], res: BatchResult | null): Promise<void> {
     const counts: Partial<Record<CountField, number>> = { batches: 1 };
     const scenarios: Record<string, number> = {};
     const add = (f: CountField, n = 1) => (counts[f] = (counts[f] ?? 0) + n);
-    const byIndex = new Map(data.cases.map((e) => [e.index, e]));
+    const byIndex = new Map(cases.map((e) => [e.index, e]));
     const results = res?.results ?? [];
     const candidates: Array<{ env: CaseEnvelope; outcome: RunOutcome }> = [];
     const seen = new Set<number>();
@@ -536,27 +570,33 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       add('executed');
       add(r.outcome.kind === 'infra-error' ? 'infraError' : r.outcome.kind);
       for (const s of env.scenarios?.length ? env.scenarios : ['none']) scenarios[s] = (scenarios[s] ?? 0) + 1;
-      if (isFinding(r.outcome)) await this.fileFinding(target, job, env, r.outcome, res?.worker ?? '?');
+      if (isFinding(r.outcome)) await this.fileFinding(target, jobId, env, r.outcome, res?.worker ?? '?');
       if (r.outcome.kind !== 'infra-error' && r.outcome.kind !== 'unsupported') candidates.push({ env, outcome: r.outcome });
     }
-    const missing = data.cases.length - seen.size;
+    const missing = cases.length - seen.size;
     if (missing) {
       add('lost', missing);
-      this.log.error({ job: job.id, missing }, 'a completed batch lacks results for some of its cases');
+      this.log.error({ job: jobId, missing }, 'a completed batch lacks results for some of its cases');
     }
     add('targetMs', Math.round(res?.targetMs ?? 0));
     add('wallMs', Math.round(res?.wallMs ?? 0));
     await this.keepNew(target, candidates);
-    const applied = await this.state.applyResult(job.id!, target, counts, scenarios);
-    this.inflight.delete(job.id!);
-    await job.remove().catch(() => {});
+    const applied = await this.state.applyResult(jobId, target, counts, scenarios);
+    this.forget(jobId);
+    await this.queues.get(target)!.remove(jobId).catch(() => {});
     if (!applied) return;
     this.emit('batch', {
       target,
-      jobId: job.id!,
+      jobId,
       worker: res?.worker ?? '?',
       results: results.map((r) => ({ id: r.id, index: r.index, kind: r.outcome.kind })),
     });
+  }
+
+  /** A batch is done with: no longer in flight here. */
+  private forget(jobId: string): void {
+    this.inflight.delete(jobId);
+    this.batchCases.delete(jobId);
   }
 
   private async applyFailed(target: string, job: Job): Promise<void> {
@@ -567,7 +607,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.log.error({ job: job.id, reason, cases: n }, 'a worker refused a batch of this campaign');
       await writeAtomic(join(this.dataDir.campaignDir(this.state.id), 'refused', `${job.id}.json`), `${JSON.stringify({ job: job.id, reason, data }, null, 2)}\n`);
       if (await this.state.applyResult(job.id!, target, { refused: n }, {})) this.emit('refused', { target, jobId: job.id!, reason, cases: n });
-      this.inflight.delete(job.id!);
+      this.forget(job.id!);
       return;
     }
     if (n > 1) {
@@ -580,7 +620,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       for (const [id] of halves) this.enqueuing.add(id);
       try {
         await this.state.replaceInflight(job.id!, halves.map(([id, e]) => [id, e]));
-        this.inflight.delete(job.id!);
+        this.forget(job.id!);
         for (const [id, e, cases] of halves) {
           this.inflight.set(id, e);
           await this.addJob(target, id, e, cases);
@@ -603,7 +643,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       case: env.case,
     });
     await this.state.applyResult(job.id!, target, { failed: 1 }, {});
-    this.inflight.delete(job.id!);
+    this.forget(job.id!);
   }
 
   /** Catch what events missed: batches finished without an event, batches recorded but never queued. */
@@ -613,7 +653,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       const queue = this.queues.get(e.target);
       if (!queue) continue;
       const st = await queue.getJobState(jobId);
-      if (st === 'completed' || st === 'failed') this.pending.set(jobId, e.target);
+      if (st === 'completed' || st === 'failed') {
+        if (!this.pending.has(jobId)) this.pending.set(jobId, { target: e.target });
+      }
       else if (st === 'unknown') {
         this.log.warn({ job: jobId }, 'a batch in flight has no job (the coordinator stopped between recording and queueing it): queueing it again');
         this.enqueuing.add(jobId);
@@ -646,9 +688,21 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         continue;
       }
       await this.state.applyResult(jobId, e.target, { cancelled: e.to - e.from }, {});
-      this.inflight.delete(jobId);
+      this.forget(jobId);
     }
     if (this.abandoned) this.emit('warning', `${this.abandoned} batch(es) still running when the drain timed out were abandoned; their results are not counted`);
+  }
+
+  /** At the end of a campaign: let the triage consumer file what is queued (bounded wait), so the reports are there. */
+  private async drainTriage(): Promise<void> {
+    if (!this.triage) return;
+    const until = Date.now() + 30_000;
+    while (Date.now() < until) {
+      const n = await this.triageQueue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      if (Object.values(n).every((x) => x === 0)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.log.warn('triage still has findings queued; the next coordinator on this namespace files them');
   }
 
   // ---------------------------------------------------------------- progress
@@ -699,6 +753,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       ...(b.cases !== undefined ? { casesBudget: b.cases } : {}),
       draining: this.drainDeadline !== undefined,
       targets,
+      memory: (() => {
+        const m = process.memoryUsage();
+        return { rssMb: Math.round(m.rss / 1048576), heapUsedMb: Math.round(m.heapUsed / 1048576) };
+      })(),
     };
   }
 
@@ -845,7 +903,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         q.on('error', (err) => this.log.debug({ err: (err as Error).message }, 'queue error'));
         this.queues.set(t, q);
         const qe = new QueueEvents(name, { connection: this.connection(`events-${encodeTargetName(t)}`), prefix: ns });
-        qe.on('completed', ({ jobId }) => this.onJobEvent(t, jobId));
+        qe.on('completed', ({ jobId, returnvalue }) => this.onJobEvent(t, jobId, returnvalue));
         qe.on('failed', ({ jobId }) => this.onJobEvent(t, jobId));
         qe.on('error', (err) => this.log.debug({ err: (err as Error).message }, 'queue events error'));
         this.events.push(qe);
@@ -882,6 +940,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       const loop = this.loop();
       loop.catch(() => {});
       const finished = await Promise.race([loop, this.fatalPromise]);
+      if (finished) await this.drainTriage();
       const snap = await this.progress();
       if (finished) {
         await state.finish(snap.elapsedMs);
@@ -898,6 +957,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         signatures: await this.redis.scard(sigKey),
         someSignatures: (await this.redis.srandmember(sigKey, 10)) as string[],
         abandonedBatches: this.abandoned,
+        generatorMs: Math.round(this.generatorMs),
       };
       await writeAtomic(join(this.dataDir.campaignDir(state.id), 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       this.log.info({ campaign: state.id, finished, elapsedMs: snap.elapsedMs }, finished ? 'campaign finished' : 'campaign paused (resumes on the next start)');

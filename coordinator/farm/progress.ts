@@ -86,6 +86,7 @@ export class ProgressDisplay {
         elapsedS: Math.round(s.elapsedMs / 1000),
         ...(s.remainingMs !== undefined ? { leftS: Math.round(s.remainingMs / 1000) } : {}),
         targets: Object.fromEntries(s.targets.map((t) => [t.target, { cases: t.counts.executed, perS: Math.round(t.rate), found: findings(t.counts), inflight: t.inflightBatches, workers: t.workers }])),
+        memory: s.memory,
       },
       `progress: ${statusText(s)}`,
     );

@@ -185,7 +185,7 @@ describe('target defaults', () => {
 describe('progress', () => {
   it('shows cases, rate, findings and time left', () => {
     const counts = { ...emptyCounts(), executed: 1234, divergence: 2 };
-    const snap = { campaign: 'seed-1', seed: 1, elapsedMs: 30_000, remainingMs: 30_000, draining: false, targets: [{ target: 'model', counts, inflightBatches: 2, rate: 456.4, workers: 1, scenarios: {} }] };
+    const snap = { campaign: 'seed-1', seed: 1, elapsedMs: 30_000, remainingMs: 30_000, draining: false, memory: { rssMb: 1, heapUsedMb: 1 }, targets: [{ target: 'model', counts, inflightBatches: 2, rate: 456.4, workers: 1, scenarios: {} }] };
     expect(statusText(snap)).toBe('model 1,234 cases 456/s 2 found | 30 s left');
     expect(fractionDone(snap)).toBe(0.5);
   });

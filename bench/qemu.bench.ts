@@ -150,7 +150,7 @@ export const benchmarks: Benchmark[] = [
       await factory.close();
       const ms = (xs: number[]) => `median ${Math.round(median(xs))} ms (min ${Math.round(Math.min(...xs))}, max ${Math.round(Math.max(...xs))}, ${xs.length} runs)`;
       rows.push({ name: 'reset to ready (spare VM restored ahead)', figure: 1000 / median(spare), unit: 'resets/s', goal: RESET_GOAL, note: `resize + cont + agent: ${ms(spare)}` });
-      rows.push({ name: 'reset to ready (start QEMU, load state)', figure: 1000 / median(full), unit: 'resets/s', goal: RESET_GOAL, note: `spawn + migrate-incoming + resize + cont + agent: ${ms(full)}` });
+      rows.push({ name: 'reset to ready (start QEMU, load state)', figure: 1000 / median(full), unit: 'resets/s', goal: RESET_GOAL, note: `spawn QEMU + migrate-incoming (device state; RAM mapped copy-on-write from the state's file) + resize + cont + agent: ${ms(full)}` });
 
       // Cases per minute, one VM, beside the host target.
       const qemu: QemuTarget = await createQemuTarget(`qemu:${kernel.info.id}`);

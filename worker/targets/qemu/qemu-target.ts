@@ -74,6 +74,7 @@ export class QemuTarget implements Target {
   private seq = 0;
   /** The last run's VM figures. */
   lastStats?: QemuRunStats;
+  private readonly releasing = new Set<Promise<void>>();
 
   constructor(private readonly opts: QemuTargetOptions) {
     this.name = `qemu:${opts.kernel.info.id}`;
@@ -129,7 +130,9 @@ export class QemuTarget implements Target {
       return result;
     } finally {
       this.lastStats = { how: cvm.how, readyMs: cvm.readyMs, execMs: Math.round(performance.now() - t0) };
-      await this.opts.factory.release(cvm);
+      // The VM is done with: kill it while the caller judges the run (close() waits for it).
+      const r = this.opts.factory.release(cvm).finally(() => this.releasing.delete(r));
+      this.releasing.add(r);
     }
   }
 
@@ -273,6 +276,7 @@ export class QemuTarget implements Target {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.releasing]);
     await this.opts.factory.close();
   }
 }

@@ -365,6 +365,11 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
     manifest.bytes = await writeCpio(out, [...tree.entries.values()]);
     await writeFile(path.join(scratch, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     await rm(modRoot, { recursive: true, force: true });
+    // Another process may have built the same image meanwhile: keep theirs (a VM may be starting from it).
+    if ((await exists(initramfs)) && (await exists(manifestPath))) {
+      const theirs = JSON.parse(await readFile(manifestPath, 'utf8')) as GuestManifest;
+      return { initramfs, dir, key, manifest: theirs };
+    }
     await rm(dir, { recursive: true, force: true });
     await rename(scratch, dir);
     // Older images of this kernel are stale now.

@@ -132,7 +132,7 @@ export function barAwareLogger(display: ProgressDisplay, opts: { level?: LogLeve
   });
   return pino(
     { level: resolveLogLevel(opts.level ? { level: opts.level } : {}), name: opts.name, base: { pid: process.pid } },
-    pretty({ destination: sink, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }),
+    pretty({ destination: sink, sync: true, colorize: true, singleLine: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }),
   );
 }
 

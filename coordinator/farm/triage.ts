@@ -2,7 +2,7 @@
  * The triage consumer: takes findings from the `triage` queue (TriageJobData,
  * worker/farm/protocol.ts), deduplicates them by signature in Redis and keeps
  * one report per signature under <data>/reports/<signature>/:
- *   report.json       signature, what it is made of, first occurrence, targets seen, count
+ *   report.json       signature, what it is made of, first occurrence, targets seen, occurrences
  *   report.md         the same for people, with the divergences and how to re-run the case
  *   case.json         the first case that showed it
  *   occurrences.jsonl one line per further occurrence (the first 1000)
@@ -93,29 +93,34 @@ export class TriageConsumer {
     const dir = dataDir.reportDir(d.signature);
     const isNew = count === 1;
     if (isNew) await writeAtomic(join(dir, 'case.json'), `${JSON.stringify(d.case, null, 2)}\n`);
-    if (isNew || newTarget) {
+    // The report follows the count for the first MAX_OCCURRENCE_LINES occurrences, then every 100th (and any new target).
+    if (isNew || newTarget || count <= MAX_OCCURRENCE_LINES || count % 100 === 0) {
       const report = {
         signature: d.signature,
         what: signatureText(d.outcome),
         kind: d.outcome.kind,
+        occurrences: count,
         first: { campaign: d.campaign, target: d.target, caseId: d.caseId, worker: d.worker, execJob: d.execJob, coordinator: d.coordinator },
         targets,
         scenarios: d.scenarios,
         outcome: d.outcome,
       };
+      let first = d;
       if (!isNew) {
-        // Keep the first occurrence; only the targets list changes.
+        // Keep the first occurrence; the count and the targets change.
         try {
           const old = JSON.parse(await fsp.readFile(join(dir, 'report.json'), 'utf8')) as typeof report;
           report.first = old.first;
           report.outcome = old.outcome;
+          report.scenarios = old.scenarios;
+          first = { ...d, ...old.first, outcome: old.outcome, scenarios: old.scenarios } as TriageJobData;
         } catch {
           // the report was swept by retention: this occurrence becomes its first
         }
       }
       await writeAtomic(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-      await writeAtomic(join(dir, 'report.md'), reportMarkdown(d, count, targets, join(dir, 'case.json')));
-      log.info({ signature: d.signature, target: d.target, case: d.caseId, what: report.what }, isNew ? 'new finding' : 'finding seen on another target');
+      await writeAtomic(join(dir, 'report.md'), reportMarkdown(first, count, targets, join(dir, 'case.json')));
+      if (isNew || newTarget) log.info({ signature: d.signature, target: d.target, case: d.caseId, what: report.what }, isNew ? 'new finding' : 'finding seen on another target');
     }
     if (!isNew && count <= MAX_OCCURRENCE_LINES) {
       await fsp.mkdir(dir, { recursive: true });

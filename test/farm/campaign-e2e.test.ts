@@ -118,6 +118,8 @@ describe('a campaign on the model end to end, two worker processes', () => {
     expect(Object.values(sigs).reduce((n, v) => n + Number(v), 0)).toBe(expected.length);
     for (const sig of Object.keys(sigs)) {
       for (const f of ['report.json', 'report.md', 'case.json']) expect(existsSync(join(dataDir, 'reports', sig, f))).toBe(true);
+      const report = JSON.parse(readFileSync(join(dataDir, 'reports', sig, 'report.json'), 'utf8')) as { occurrences: number; targets: string[] };
+      expect(report).toMatchObject({ occurrences: Number(sigs[sig]), targets: [CORRUPT] });
     }
     expect(summary.signatures).toBe(Object.keys(sigs).length);
     // The corpus kept something, content-addressed.

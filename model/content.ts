@@ -195,6 +195,8 @@ export class ExtentMap {
      * need not walk the map.
      */
     private storedError = false,
+    /** Likewise: a set of more than one source was stored at some point. */
+    private storedSeveral = false,
   ) {}
 
   static create(table: SetTable, fill: SrcSet): ExtentMap {
@@ -202,7 +204,12 @@ export class ExtentMap {
   }
 
   clone(): ExtentMap {
-    return new ExtentMap(this.table, this.fill, this.tree.clone(), this.storedError);
+    return new ExtentMap(this.table, this.fill, this.tree.clone(), this.storedError, this.storedSeveral);
+  }
+
+  /** Some piece may have a set of more than one source (false: every piece has at most one, without looking). */
+  mayHoldSeveral(): boolean {
+    return this.storedSeveral || this.fill.items.length > 1;
   }
 
   /** Some byte of [s, e) may fail to read: pieces(s, e).some(([, , v]) => v.error), without listing the pieces when nothing stored can error. */
@@ -246,6 +253,7 @@ export class ExtentMap {
     this.tree.deleteRange(s, e, false);
     if (v === this.fill) return;
     if (v.error) this.storedError = true;
+    if (v.items.length > 1) this.storedSeveral = true;
     let start = s;
     let end = e;
     const left = this.tree.getPairOrNextLower(s);

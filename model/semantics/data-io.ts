@@ -99,6 +99,8 @@ export function landInBuffer(op: ReadOp, result: OpResult, ctx: OpCtx): void {
  */
 export function pinObserved(obj: string, offset: number, result: OpResult, ctx: OpCtx): void {
   if (result.ret <= 0 || !result.data) return;
+  // Only a set of several sources can be narrowed: none stored, nothing to pin.
+  if (!ctx.obj(obj).content.mayHoldSeveral()) return;
   if (ctx.raced(obj, offset, offset + result.ret)) return;
   for (const x of result.data) {
     const s = offset + x.offset;

@@ -32,34 +32,54 @@ export interface Benchmark {
   run(): Row[] | Promise<Row[]>;
 }
 
+/**
+ * - wall: elapsed time. Right for work that waits (processes, devices, IO).
+ * - cpu: CPU time of this process (all its threads: JIT, GC). Right for pure
+ *   computation on one core: "ops/s on one core" is ops per second of CPU, and
+ *   it is not inflated when other processes share the machine.
+ */
+export type Clock = 'wall' | 'cpu';
+
 export interface Timing {
-  /** Median seconds per run. */
+  clock: Clock;
+  /** Median seconds per run, on `clock`. */
   median: number;
   min: number;
   max: number;
+  /** Median elapsed seconds per run (the same as median for the wall clock). */
+  wallMedian: number;
   runs: number;
+}
+
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /**
  * Time `fn` `runs` times after `warmup` untimed calls; the median is the
  * figure (robust to a GC pause or a neighbour stealing the core once).
  */
-export function time(fn: () => void, runs: number, warmup = 1): Timing {
+export function time(fn: () => void, runs: number, warmup = 1, clock: Clock = 'wall'): Timing {
   for (let i = 0; i < warmup; i++) fn();
   const secs: number[] = [];
+  const walls: number[] = [];
   for (let i = 0; i < runs; i++) {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     fn();
-    secs.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const c = process.cpuUsage(c0);
+    walls.push(wall);
+    secs.push(clock === 'cpu' ? (c.user + c.system) / 1e6 : wall);
   }
-  secs.sort((a, b) => a - b);
-  const mid = secs.length >> 1;
-  const median = secs.length % 2 ? secs[mid]! : (secs[mid - 1]! + secs[mid]!) / 2;
-  return { median, min: secs[0]!, max: secs[secs.length - 1]!, runs };
+  return { clock, median: medianOf(secs), min: Math.min(...secs), max: Math.max(...secs), wallMedian: medianOf(walls), runs };
 }
 
 export function spread(t: Timing): string {
-  return `median of ${t.runs}, ${fmtSecs(t.min)}..${fmtSecs(t.max)} per run`;
+  const wall = t.clock === 'cpu' ? ` (wall-clock median ${fmtSecs(t.wallMedian)})` : '';
+  return `${t.clock === 'cpu' ? 'CPU time, ' : ''}median of ${t.runs}, ${fmtSecs(t.min)}..${fmtSecs(t.max)} per run${wall}`;
 }
 
 export function fmtSecs(s: number): string {

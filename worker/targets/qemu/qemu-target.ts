@@ -143,13 +143,16 @@ export class QemuTarget implements Target {
     const events: ExecEvent[] = [];
     let badLine: string | undefined;
     const timers: NodeJS.Timeout[] = [];
+    let onTimeoutEvent: (() => void) | undefined;
     try {
       const run = agent.start(['blockfarm-exec'], JSON.stringify(plan), {
         kmsg: true,
         keepOut: false,
         onOut: (line) => {
           try {
-            events.push(JSON.parse(line) as ExecEvent);
+            const e = JSON.parse(line) as ExecEvent;
+            events.push(e);
+            if (e.ev === 'timeout') onTimeoutEvent?.();
           } catch {
             badLine ??= line.slice(0, 200);
           }
@@ -177,13 +180,10 @@ export class QemuTarget implements Target {
       // An op timeout: the executor reports it, undoes and exits; a thread stuck in the kernel can keep it from exiting.
       ends.push(
         new Promise<End>((resolve) => {
-          const iv = setInterval(() => {
-            if (events.some((e) => e.ev === 'timeout')) {
-              clearInterval(iv);
-              timers.push(setTimeout(() => resolve({ k: 'timeout' }), this.opts.hangGraceMs ?? 15_000));
-            }
-          }, 200);
-          timers.push(iv);
+          onTimeoutEvent = () => {
+            onTimeoutEvent = undefined;
+            timers.push(setTimeout(() => resolve({ k: 'timeout' }), this.opts.hangGraceMs ?? 15_000));
+          };
         }),
       );
       const end = await Promise.race(ends);

@@ -38,27 +38,42 @@ function base(place: OpPlace): OpDivergenceBase {
   return { op: place.op.id, opKind: place.op.kind, thread: place.thread };
 }
 
-/** The first way `res` differs from `exp`, if any. */
-export function compareResult(place: OpPlace, exp: Expected, res: OpResult, model: CaseModel): Divergence | undefined {
+function texts(place: OpPlace, exp: Expected, res: OpResult) {
   const b = base(place);
   const expected = describeExpected(exp);
   const observed = describeResult(res);
   const why = exp.reasons.length ? ` (${exp.reasons.join('; ')})` : '';
+  return { b, expected, observed, why };
+}
+
+/** The first way `res` differs from `exp`, if any. */
+export function compareResult(place: OpPlace, exp: Expected, res: OpResult, model: CaseModel): Divergence | undefined {
+  // The descriptions are only needed for a divergence: most results match, so they are made on the way out.
   if (res.signal) {
     if (exp.signal) return undefined;
+    const { b, expected, observed } = texts(place, exp, res);
     return { ...b, class: 'unexpected-signal', expected, observed, message: `op ${b.op} (${b.opKind}) died with ${res.signal}; the model allows ${expected}` };
   }
-  if (exp.mustSignal) return { ...b, class: 'missing-signal', expected, observed, message: `op ${b.op} (${b.opKind}) returned ${observed}; it had to raise SIGBUS${why}` };
+  if (exp.mustSignal) {
+    const { b, expected, observed, why } = texts(place, exp, res);
+    return { ...b, class: 'missing-signal', expected, observed, message: `op ${b.op} (${b.opKind}) returned ${observed}; it had to raise SIGBUS${why}` };
+  }
   if (res.ret < 0) {
     if (res.errno && exp.errnos.includes(res.errno)) return undefined;
+    const { b, expected, observed } = texts(place, exp, res);
     return { ...b, class: 'unexpected-error', expected, observed, message: `op ${b.op} (${b.opKind}) failed with ${observed}; the model allows ${expected}` };
   }
-  if (!exp.success) return { ...b, class: 'missing-error', expected, observed, message: `op ${b.op} (${b.opKind}) succeeded; it had to fail with ${exp.errnos.join(' or ')}${why}` };
+  if (!exp.success) {
+    const { b, expected, observed, why } = texts(place, exp, res);
+    return { ...b, class: 'missing-error', expected, observed, message: `op ${b.op} (${b.opKind}) succeeded; it had to fail with ${exp.errnos.join(' or ')}${why}` };
+  }
   const k = res.ret;
-  const full = Math.max(0, ...exp.counts);
+  let full = 0;
+  for (const c of exp.counts) if (c > full) full = c;
   if (!exp.counts.includes(k)) {
     const shortOk = k < full && ((exp.partialAny && k > 0) || exp.partialOnErrors || (exp.minCount !== undefined && k >= exp.minCount));
     if (!shortOk) {
+      const { b, expected, observed, why } = texts(place, exp, res);
       const isShortRead = exp.read !== undefined && k < full;
       return {
         ...b,
@@ -76,7 +91,10 @@ export function compareResult(place: OpPlace, exp: Expected, res: OpResult, mode
   if (exp.read && k > 0) {
     if (!res.data) return undefined; // a target that does not decode data is judged on counts only
     const bad = firstDataMismatch(exp.read.pieces(k), res.data, exp.read.offset, k, model, place.op, false, false, exp.read.obj);
-    if (bad) return { ...b, ...bad, class: 'wrong-data', object: exp.read.obj, message: `op ${b.op} (${b.opKind}) read ${bad.observed} at offset ${bad.offset} of '${exp.read.obj}'; the model allows ${bad.expected}` };
+    if (bad) {
+      const b = base(place);
+      return { ...b, ...bad, class: 'wrong-data', object: exp.read.obj, message: `op ${b.op} (${b.opKind}) read ${bad.observed} at offset ${bad.offset} of '${exp.read.obj}'; the model allows ${bad.expected}` };
+    }
   }
   return undefined;
 }
@@ -130,7 +148,10 @@ export function firstDataMismatch(
   /** The object the bytes are in, to tell stale data from another op's. */
   obj?: string,
 ): DataMismatch | undefined {
-  const sorted = [...runs].sort((a, b) => a.offset - b.offset);
+  // Runs usually arrive in order: sort a copy only when they do not (the sort is stable, so the same order results).
+  let inOrder = true;
+  for (let i = 1; i < runs.length && inOrder; i++) if (runs[i]!.offset < runs[i - 1]!.offset) inOrder = false;
+  const sorted = inOrder ? runs : [...runs].sort((a, b) => a.offset - b.offset);
   let ri = 0;
   let pos = 0; // relative
   for (const [ps, pe, v] of pieces) {

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { factoryFor } from '../../worker/targets/registry.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = 'test/fixtures/cases';
@@ -133,12 +132,6 @@ describe.concurrent('blockfarm run', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(lines(r.stderr)).toEqual([expect.stringContaining("unknown target 'nosuch'")]);
-  });
-
-  it.skipIf(factoryFor('qemu:6.1.0-56-amd64'))('exits 2 for a target that is not built yet', async () => {
-    const r = await blockfarm(['run', VALID, '--target', 'qemu:6.1.0-56-amd64']);
-    expect(r.code).toBe(2);
-    expect(lines(r.stderr)).toEqual([expect.stringContaining('not built yet')]);
   });
 
   it('refuses the host target without --allow-host: one line, exit 2', async () => {

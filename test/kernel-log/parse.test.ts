@@ -273,6 +273,7 @@ describe('the table drives the engine', () => {
       if (f.shape === 'message') expect(f.body, `${f.id}: message formats list their body lines`).toBeDefined();
       const vars = [...f.title.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       const groups = [f.header, ...(f.captures ?? [])].flatMap((re) => [...re.source.matchAll(/\(\?<(\w+)>/g)].map((m) => m[1]));
+      groups.push(...(f.classify ?? []).flatMap((r) => Object.keys(r.vars)));
       for (const v of vars) expect(v === 'func' || groups.includes(v), `${f.id}: {${v}} is not a named group`).toBe(true);
     }
   });

@@ -75,6 +75,11 @@ export interface AltTitle {
  */
 export type ReportShape = 'trace' | 'message';
 
+export interface ClassifyRule {
+  re: RegExp;
+  vars: Readonly<Record<string, string>>;
+}
+
 export interface ReportFormat {
   /** Unique, stable id (kebab-case); reports name the format they came from. */
   id: string;
@@ -87,6 +92,12 @@ export interface ReportFormat {
   guilty?: readonly GuiltySource[];
   /** Regexps tried on the report's lines after the header; the first match of each adds its named groups as title variables. */
   captures?: readonly RegExp[];
+  /**
+   * Named values chosen by the report's text: the first rule one of whose
+   * lines (after the header) matches sets its `vars` (for reports whose
+   * header does not say what went wrong, like old UBSAN's "Undefined behaviour in").
+   */
+  classify?: readonly ClassifyRule[];
   alts?: readonly AltTitle[];
   /** Frames (globs, `*` = any run of characters) never blamed, on top of COMMON_SKIP. */
   skip?: readonly string[];
@@ -205,10 +216,29 @@ export const GENERIC_TAIL: readonly RegExp[] = [
 const KASAN_SECTIONS = /^(?:Allocated by task|Freed by task|Last potentially related work creation|Second to last potentially related|The buggy address|allocated by task|freed by task|kfence-#)/;
 
 /** Lockdep lines naming where a lock is taken: `ffff... (&lo->lo_mutex){+.+.}-{3:3}, at: f+0x1/0x2 [m]`. */
-const LOCK_AT = /, at: (?<func>[A-Za-z_][\w.]*)\+0x/;
+const LOCK_AT = /, at: (?:\[<[0-9a-f]+>\] )?(?<func>[A-Za-z_][\w.]*)\+0x/;
+
+/** What an old UBSAN report's second line says, as the check names newer kernels print in the header. */
+const UBSAN_CHECKS: readonly ClassifyRule[] = [
+  { re: /^(?:shift exponent -?\d+ is (?:too large|negative)|left shift of .* cannot be represented)/, vars: { check: 'shift-out-of-bounds' } },
+  { re: /^index -?\d+ is out of range for type /, vars: { check: 'array-index-out-of-bounds' } },
+  { re: /^(?:signed integer overflow:|negation of -?\d+ cannot be represented)/, vars: { check: 'signed-integer-overflow' } },
+  { re: /^division (?:by zero|of -?\d+ by -1 cannot be represented)/, vars: { check: 'division-overflow' } },
+  { re: /^load of value -?\d+ is not a valid value for type /, vars: { check: 'invalid-load' } },
+  { re: /^(?:member access within|load of|store to) null pointer/, vars: { check: 'null-ptr-deref' } },
+  { re: /^(?:member access within|load of|store to) misaligned address/, vars: { check: 'misaligned-access' } },
+  { re: /^(?:member access within|load of|store to) address .* with insufficient space/, vars: { check: 'object-size-mismatch' } },
+  { re: /^execution reached an unreachable program point/, vars: { check: 'unreachable' } },
+  { re: /^variable length array bound evaluates to non-positive value/, vars: { check: 'vla-bound-not-positive' } },
+  { re: /^(?:pointer index expression with base|applying (?:non-)?zero offset)/, vars: { check: 'pointer-overflow' } },
+  { re: /./, vars: { check: 'undefined behaviour' } },
+];
+
+/** Lockdep's own machinery: never the guilty function of a lockdep report. */
+const LOCKDEP_SKIP: readonly string[] = ['register_lock_class', 'look_up_lock_class', 'assign_lock_key', 'lockdep_init_map*', 'debug_locks_off', '__debug_check_no_obj_freed'];
 
 /** Lockdep reports: many blank lines, then the stack backtrace. */
-const LOCKDEP = { kind: 'lockdep', shape: 'trace', crash: false, maxBlank: 2, absorbs: ['panic'] } as const;
+const LOCKDEP = { kind: 'lockdep', shape: 'trace', crash: false, maxBlank: 2, absorbs: ['panic'], skip: LOCKDEP_SKIP } as const;
 
 export const FORMATS: readonly ReportFormat[] = [
   // ---- sanitizers -------------------------------------------------------
@@ -259,11 +289,25 @@ export const FORMATS: readonly ReportFormat[] = [
     absorbs: ['panic'],
   },
 
+  {
+    // Kernels before 5.10 name no check in the header; the next line says what happened.
+    id: 'ubsan-old',
+    kind: 'UBSAN',
+    header: /^UBSAN: Undefined behaviou?r in (?<file>\S+)/,
+    title: 'UBSAN: {check}[ in {func}]',
+    guilty: [{ from: 'stack' }],
+    classify: UBSAN_CHECKS,
+    crash: false,
+    shape: 'trace',
+    end: /^={20,}$/,
+    absorbs: ['panic'],
+  },
+
   // ---- lockdep ----------------------------------------------------------
   {
     ...LOCKDEP,
     id: 'lockdep-circular',
-    header: /^WARNING: possible circular locking dependency detected/,
+    header: /^(?:WARNING: |\[ INFO: )possible circular locking dependency detected/,
     title: 'possible deadlock[ in {func}]',
     guilty: [{ from: 'line', after: /is trying to acquire lock:$/, re: LOCK_AT }, { from: 'stack' }],
     alts: [{ title: 'possible deadlock in {func}', guilty: [{ from: 'line', after: /^but task is already holding lock:$/, re: LOCK_AT }] }],
@@ -271,7 +315,7 @@ export const FORMATS: readonly ReportFormat[] = [
   {
     ...LOCKDEP,
     id: 'lockdep-recursive',
-    header: /^WARNING: possible recursive locking detected/,
+    header: /^(?:WARNING: |\[ INFO: )possible recursive locking detected/,
     title: 'possible deadlock[ in {func}]',
     guilty: [{ from: 'line', after: /is trying to acquire lock:$/, re: LOCK_AT }, { from: 'stack' }],
     alts: [{ title: 'possible deadlock in {func}', guilty: [{ from: 'line', after: /^but task is already holding lock:$/, re: LOCK_AT }] }],
@@ -279,7 +323,7 @@ export const FORMATS: readonly ReportFormat[] = [
   {
     ...LOCKDEP,
     id: 'lockdep-inconsistent',
-    header: /^WARNING: inconsistent lock state/,
+    header: /^(?:WARNING: |\[ INFO: )inconsistent lock state/,
     title: 'inconsistent lock state[ in {func}]',
     guilty: [{ from: 'line', after: / takes:$/, re: LOCK_AT }, { from: 'stack' }],
     alts: [{ title: 'inconsistent lock state in {func}', guilty: [{ from: 'stack', after: /state was registered at:$/ }] }],
@@ -287,36 +331,87 @@ export const FORMATS: readonly ReportFormat[] = [
   {
     ...LOCKDEP,
     id: 'lockdep-rcu',
-    header: /^WARNING: suspicious RCU usage/,
+    header: /^(?:WARNING: |\[ (?:INFO|ERR): )suspicious RCU usage/,
     title: 'suspicious RCU usage[ in {func}]',
     guilty: [{ from: 'stack' }],
-    skip: ['rcu_read_lock_*held*', 'debug_lockdep_rcu_enabled', 'lockdep_rcu_suspicious'],
+    skip: [...LOCKDEP_SKIP, 'rcu_read_lock_*held*', 'debug_lockdep_rcu_enabled', 'lockdep_rcu_suspicious'],
   },
   {
     ...LOCKDEP,
     id: 'lockdep-unlock-balance',
-    header: /^WARNING: bad unlock balance detected!/,
+    header: /^(?:WARNING: |\[ BUG: )bad unlock balance detected!/,
     title: 'bad unlock balance[ in {func}]',
     guilty: [{ from: 'line', after: /is trying to release lock/, re: /(?:\] |^\s*)(?<func>[A-Za-z_][\w.]*)\+0x/ }, { from: 'stack' }],
   },
   {
     ...LOCKDEP,
     id: 'lockdep-held-freed',
-    header: /^WARNING: held lock freed!/,
+    header: /^(?:WARNING: |\[ BUG: )held lock freed!/,
     title: 'held lock freed[ in {func}]',
     guilty: [{ from: 'stack' }],
-    skip: ['debug_check_no_locks_freed', ...MEM_SKIP],
+    skip: [...LOCKDEP_SKIP, 'debug_check_no_locks_freed', ...MEM_SKIP],
   },
   {
     ...LOCKDEP,
     id: 'lockdep-return-to-user',
-    header: /^WARNING: lock held when returning to user space!/,
+    header: /^(?:WARNING: |\[ BUG: )lock held when returning to user space!/,
     title: 'lock held when returning to user space[ in {func}]',
     guilty: [{ from: 'line', re: LOCK_AT }],
     // No stack trace follows this one: it is the lock list and nothing else.
     shape: 'message',
     maxBlank: 0,
     body: [/^-{10,}$/, /^\S+ #\d+ (?:Not tainted|Tainted)/, /is leaving the kernel with locks still held!$/, /^\d+ locks? held by /, /^\s*#\d+: /],
+  },
+
+  {
+    ...LOCKDEP,
+    id: 'lockdep-irq-inversion',
+    header: /^(?:WARNING: |\[ INFO: )possible irq lock inversion dependency detected/,
+    title: 'possible deadlock[ in {func}]',
+    guilty: [{ from: 'line', after: /just changed the state of lock:$/, re: LOCK_AT }, { from: 'stack' }],
+  },
+  {
+    ...LOCKDEP,
+    id: 'lockdep-irq-lock-order',
+    header: /^(?:WARNING: |\[ INFO: )(?:HARD|SOFT)IRQ(?:-READ)?-safe -> (?:HARD|SOFT)IRQ(?:-READ)?-unsafe lock order detected/,
+    title: 'possible deadlock[ in {func}]',
+    guilty: [{ from: 'line', after: /is trying to acquire:$/, re: LOCK_AT }, { from: 'stack' }],
+    alts: [{ title: 'possible deadlock in {func}', guilty: [{ from: 'line', after: /is already holding:$/, re: LOCK_AT }] }],
+  },
+  {
+    ...LOCKDEP,
+    id: 'lockdep-nested-not-taken',
+    header: /^(?:WARNING: |\[ BUG: )[Nn]ested lock was not taken/,
+    title: 'nested lock was not taken[ in {func}]',
+    guilty: [{ from: 'line', after: /is trying to lock:$/, re: LOCK_AT }, { from: 'stack' }],
+  },
+  {
+    ...LOCKDEP,
+    id: 'lockdep-bad-contention',
+    header: /^(?:WARNING: |\[ BUG: )bad contention detected!/,
+    title: 'bad contention[ in {func}]',
+    guilty: [{ from: 'line', after: /is trying to contend lock/, re: /(?:\] |^\s*)(?<func>[A-Za-z_][\w.]*)\+0x/ }, { from: 'stack' }],
+  },
+  {
+    ...LOCKDEP,
+    id: 'lockdep-non-static-key',
+    header: /^INFO: trying to register non-static key\./,
+    title: 'INFO: trying to register non-static key[ in {func}]',
+    guilty: [{ from: 'stack' }],
+  },
+  {
+    ...LOCKDEP,
+    id: 'lockdep-bad-key',
+    header: /^BUG: (?:(?<what>looking up invalid subclass): \d+|key (?:[0-9a-f]+ )?(?<key>has not been registered|not in \.data))/,
+    title: 'BUG:[ {what}][ lockdep key {key}][ in {func}]',
+    guilty: [{ from: 'stack' }],
+  },
+  {
+    // Lockdep ran out of room and turned itself off: no bug in the code that hit it, one title per limit.
+    ...LOCKDEP,
+    id: 'lockdep-capacity',
+    header: /^BUG: (?<limit>MAX_[A-Z_]+) too low!/,
+    title: 'BUG: {limit} too low',
   },
 
   // ---- hangs and stalls ---------------------------------------------------

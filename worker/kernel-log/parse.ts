@@ -355,6 +355,8 @@ function finish(d: Draft, lines: readonly LogLine[], rawLines: readonly string[]
       if (m) { Object.assign(vars, m.groups ?? {}); break; }
     }
   }
+  const rule = fmt.classify?.find((r) => msgs.slice(h + 1).some((m) => r.re.test(m)));
+  if (rule) Object.assign(vars, rule.vars);
   const guilty = fmt.guilty ? findGuilty(fmt.guilty, msgs, h, vars, skip) : undefined;
   const scrubbed = scrubVars(vars);
   const title = fillTemplate(fmt.title, { ...scrubbed, func: guilty });

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT } from '../../model/index.ts';
 import { registerCampaign } from './commands/campaign.ts';
 import { registerCoordinator } from './commands/coordinator.ts';
+import { registerDashboard } from './commands/dashboard.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerKernels } from './commands/kernels.ts';
@@ -53,6 +54,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   registerMinimize(program, host);
   registerBisect(program, host);
   registerRepro(program, host);
+  registerDashboard(program, host);
   program.addHelpText(
     'after',
     '\nExit codes (every command): 0 pass, 1 finding (divergence, crash, hang), 2 bad input,\n' +

@@ -1,0 +1,81 @@
+/**
+ * A small real campaign for the dashboard tests: a real Redis (the farm's
+ * test helper), `blockfarm campaign` as a child process on the model and on
+ * the TEST-ONLY wrapper testonly_corrupt:model (test/farm/helpers/
+ * test-targets.ts: it corrupts the first read of about one case in five, on
+ * purpose, so that divergences flow through the farm), then one of its
+ * findings through triage (fileFinding + processSignature of
+ * coordinator/triage, the same calls the farm's triage makes) so that its
+ * report folder holds what a triage run writes: signature.json, case.json,
+ * minimized.json, report.md, report.json, repro.sh, repro.c.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { type Case, validateCase } from '../../../model/index.ts';
+import { DirSignatureStore, TargetExecutor, type Finding, fileFinding, processSignature, signaturesRoot } from '../../../coordinator/triage/index.ts';
+import { blockfarm, removeDir, tempDir } from '../../farm/helpers/farm.ts';
+import { type TestRedis, startTestRedis, uniqueNamespace } from '../../farm/helpers/redis.ts';
+import { targetFactories } from '../../farm/helpers/test-targets.ts';
+
+export const CORRUPT = 'testonly_corrupt:model';
+
+export interface CampaignFixture {
+  redis: TestRedis;
+  namespace: string;
+  dataDir: string;
+  campaign: string;
+  /** The signature filed and minimized by the triage run. */
+  signature: string;
+  /** What the campaign printed (its summary table). */
+  summary: string;
+  cleanup(): Promise<void>;
+}
+
+interface FindingFile {
+  campaign: string;
+  target: string;
+  caseId: string;
+  outcome: Finding;
+  case: Case;
+}
+
+export async function smallCampaign(label: string, seed = 11): Promise<CampaignFixture> {
+  const redis = await startTestRedis();
+  const namespace = uniqueNamespace(label);
+  const dataDir = tempDir(label);
+  const cleanup = async () => {
+    await redis.stop();
+    removeDir(dataDir);
+  };
+  try {
+    const p = blockfarm([
+      'campaign', '--redis', redis.url, '--namespace', namespace, '--targets', `model,${CORRUPT}`, '--cases', '48', '--batch-size', '16',
+      '--data-dir', dataDir, '--workers', '1', '--campaign-seed', String(seed), '--no-seeds',
+    ]);
+    const { code } = await p.exited;
+    if (code !== 1) throw new Error(`the campaign should end with findings (exit 1), got ${code}: ${p.stderr().slice(-2000)}`);
+    const campaign = `seed-${seed}`;
+    const dir = join(dataDir, 'divergences', campaign, 'testonly_corrupt-model');
+    const files = (await fsp.readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+    const finding = JSON.parse(await fsp.readFile(join(dir, files[0]!), 'utf8')) as FindingFile;
+    const v = validateCase(finding.case);
+    if (!v.ok) throw new Error('the finding file holds an invalid case');
+    const store = new DirSignatureStore(signaturesRoot(dataDir));
+    const filed = await fileFinding(store, { outcome: finding.outcome, theCase: v.value, target: finding.target, campaign, caseId: finding.caseId });
+    if (!filed) throw new Error('the finding was not filed');
+    const target = await targetFactories.find((f) => f.matches(CORRUPT))!.create(CORRUPT, { allowHost: false });
+    try {
+      await processSignature(store, dataDir, filed.record.id, {
+        executor: new TargetExecutor(target),
+        minimize: { confirmRuns: 2, maxExecutions: 80, maxMs: 30_000 },
+        outcome: finding.outcome,
+      });
+    } finally {
+      await target.close();
+    }
+    return { redis, namespace, dataDir, campaign, signature: filed.record.id, summary: p.stdout(), cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

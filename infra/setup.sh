@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the executor's build (gcc, static liburing), the host
 # target's userland (loop, mkfs/fsck for ext4, xfs, btrfs), fio for the bench;
-# for the qemu target: QEMU, apt's kernel tools (kmod's depmod, xz) and the
+# for the qemu target: QEMU, apt's kernel tools (kmod's depmod; xz and lz4 for
+# the compressed kernels: generic and rt use xz, cloud lz4) and the
 # guest image's userland, copied from this machine with its libraries (a real
 # /bin/sh = dash, dmsetup, cryptsetup/integritysetup, mdadm, mkfs and fsck for
 # ext4, xfs, btrfs and gfs2). No busybox: Debian's runs its own applets ahead
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 # redis-server: the farm's queues (`npm start` runs a private instance of it on a
 # free port; the package's own system service is not used by blockfarm).
 PACKAGES=(gcc libc6-dev liburing-dev util-linux mount e2fsprogs xfsprogs btrfs-progs fio
-  qemu-system-x86 qemu-utils dash kmod dmsetup cryptsetup-bin mdadm gfs2-utils xz-utils cpio
+  qemu-system-x86 qemu-utils dash kmod dmsetup cryptsetup-bin mdadm gfs2-utils xz-utils lz4 cpio
   redis-server)
 
 missing=()

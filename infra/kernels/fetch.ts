@@ -18,7 +18,7 @@ import { kernelIdProblem, packageName, upstreamOf } from './id.ts';
 import { kernelsDir } from './paths.ts';
 import { lastLine, runTool } from './proc.ts';
 import { type FetchedKernel, type KernelInfo, kernelDir, loadFetched } from './store.ts';
-import { extractVmlinux } from './vmlinux.ts';
+import { VmlinuxError, extractVmlinux } from './vmlinux.ts';
 
 /** A fetch that cannot be done; the message is one line for people. */
 export class KernelFetchError extends Error {
@@ -140,7 +140,12 @@ async function fetchImage(id: string, opts: FetchOptions, env: NodeJS.ProcessEnv
     const bzImage = path.join('root', 'boot', `vmlinuz-${id}`);
     if (!(await exists(path.join(scratch, bzImage)))) throw new KernelFetchError(`${pkg} has no boot/vmlinuz-${id}`);
     opts.progress?.('extracting vmlinux');
-    await extractVmlinux(path.join(scratch, bzImage), path.join(scratch, 'vmlinux'));
+    try {
+      await extractVmlinux(path.join(scratch, bzImage), path.join(scratch, 'vmlinux'));
+    } catch (err) {
+      if (err instanceof VmlinuxError) throw new KernelFetchError(`${id}: ${err.message.replace(`${scratch}/`, '')}`);
+      throw err;
+    }
     const info: KernelInfo = {
       id,
       package: pkg,

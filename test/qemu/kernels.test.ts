@@ -9,8 +9,11 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { availableKernels, compareNewestFirst, fetchKernel, fetchedKernels, kernelIdProblem, parseKernelId } from '../../infra/kernels/index.ts';
 import { parsePolicy } from '../../infra/kernels/catalog.ts';
-import { VmlinuxError, extractVmlinux, xzOffsets } from '../../infra/kernels/vmlinux.ts';
-import { blockfarm, lines, testKernel } from './helpers.ts';
+import { VmlinuxError, bzPayload, extractVmlinux, xzOffsets } from '../../infra/kernels/vmlinux.ts';
+import { loadFetched } from '../../infra/kernels/store.ts';
+import { runTool } from '../../infra/kernels/proc.ts';
+import { symbolizeFrames, symbolizedSection } from '../../worker/targets/qemu/symbolize.ts';
+import { ROOT, blockfarm, lines, testKernel } from './helpers.ts';
 
 const temps: string[] = [];
 afterAll(async () => {
@@ -58,6 +61,113 @@ describe('vmlinux extraction', () => {
     await writeFile(path.join(d, 'bz2'), Buffer.concat([Buffer.alloc(100), magic, Buffer.alloc(100, 7)]));
     await expect(extractVmlinux(path.join(d, 'bz2'), path.join(d, 'out'))).rejects.toThrow(/could not extract an ELF vmlinux/);
   });
+});
+
+/** A minimal bzImage: boot protocol 2.15 header, `setupSects` setup sectors, then `payload` (with the kernel's appended size). */
+function fakeBzImage(payload: Buffer, uncompressed: number, setupSects = 3): Buffer {
+  const setup = Buffer.alloc((setupSects + 1) * 512);
+  setup[0x1f1] = setupSects;
+  setup.write('HdrS', 0x202, 'latin1');
+  setup.writeUInt16LE(0x20f, 0x206);
+  const gap = Buffer.alloc(100, 0xcc); // code before the payload
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(uncompressed);
+  const body = Buffer.concat([payload, size]);
+  setup.writeUInt32LE(gap.length, 0x248);
+  setup.writeUInt32LE(body.length, 0x24c);
+  return Buffer.concat([setup, gap, body, Buffer.alloc(64)]);
+}
+
+describe('vmlinux extraction from the boot header', () => {
+  it('finds the payload the header names and undoes its compressor (gzip, lz4), checking the appended size', async () => {
+    const d = await temp();
+    const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(20000, 3)]);
+    await writeFile(path.join(d, 'elf'), elf);
+    for (const [tool, args] of [['gzip', ['-c']], ['lz4', ['-l', '-c']]] as const) {
+      const z = await runTool('sh', ['-c', `${tool} ${args.join(' ')} < '${path.join(d, 'elf')}' > '${path.join(d, `elf.${tool}`)}'`]);
+      expect(z.code, z.stderr).toBe(0);
+      const image = fakeBzImage(await readFile(path.join(d, `elf.${tool}`)), elf.length);
+      expect(bzPayload(image)?.offset).toBe(4 * 512 + 100);
+      await writeFile(path.join(d, `bz.${tool}`), image);
+      await extractVmlinux(path.join(d, `bz.${tool}`), path.join(d, `out.${tool}`));
+      expect((await readFile(path.join(d, `out.${tool}`))).equals(elf), tool).toBe(true);
+      // A header whose size disagrees with the payload is refused, not half-used.
+      await writeFile(path.join(d, `bad.${tool}`), fakeBzImage(await readFile(path.join(d, `elf.${tool}`)), elf.length + 1));
+      await expect(extractVmlinux(path.join(d, `bad.${tool}`), path.join(d, `out2.${tool}`))).rejects.toThrow(/the image says 20005/);
+    }
+    await writeFile(path.join(d, 'unknown'), fakeBzImage(Buffer.alloc(64, 0x11), 10));
+    await expect(extractVmlinux(path.join(d, 'unknown'), path.join(d, 'out3'))).rejects.toThrow(/in no format we can undo \(starts 111111111111\)/);
+  });
+});
+
+/** The build id an ELF file's notes carry (readelf -n). */
+async function buildId(file: string): Promise<string> {
+  const r = await runTool('readelf', ['-n', file]);
+  const m = /Build ID: ([0-9a-f]+)/.exec(r.stdout);
+  if (!m) throw new Error(`${file}: no build id (${r.stderr.trim()})`);
+  return m[1]!;
+}
+
+describe('the other flavours, and --dbg', () => {
+  // A cache of their own under the project's ignored .cache/ (CI keeps it): the tests' kernel stays the newest fetched.
+  const env = { BLOCKFARM_CACHE: path.join(ROOT, '.cache', 'test-flavours') };
+  const sibling = async (flavour: 'cloud' | 'rt') => (await testKernel()).info.id.replace(/-(cloud-|rt-)?amd64$/, `-${flavour}-amd64`);
+
+  it('fetches a cloud kernel (its bzImage is lz4-compressed) with the matching -dbg vmlinux, and lists it fetched+dbg', async () => {
+    const id = await sibling('cloud');
+    const r = await blockfarm(['kernels', 'fetch', id, '--dbg'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const k = (await loadFetched(id, env))!;
+    expect(r.stdout.trim()).toBe(k.dir);
+    expect((await elfHeader(k.vmlinux)).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(await readFile(k.config, 'utf8')).toMatch(/^CONFIG_KERNEL_LZ4=y$/m);
+    expect(await readFile(path.join(k.modulesDir, 'modules.dep'), 'utf8')).toMatch(/^kernel\/drivers\/md\/dm-crypt\.ko:/m);
+    // The -dbg vmlinux is the same build as the one we boot, with its debug info.
+    expect(k.dbgVmlinux).toBeDefined();
+    expect(await buildId(k.dbgVmlinux!)).toBe(await buildId(k.vmlinux));
+    expect((await runTool('readelf', ['-S', '-W', k.dbgVmlinux!])).stdout).toMatch(/\.debug_info/);
+    const list = await blockfarm(['kernels', 'list', '--json'], env);
+    const doc = JSON.parse(list.stdout) as { kernels: Array<{ id: string; fetched: boolean; dbg: boolean; available: boolean }> };
+    expect(doc.kernels.find((x) => x.id === id)).toMatchObject({ fetched: true, dbg: true, available: true });
+    expect((await blockfarm(['kernels', 'list'], env)).stdout).toMatch(new RegExp(`^${id.replace(/\./g, '\\.')}\\s+\\S+\\s+fetched\\+dbg`, 'm'));
+  }, 600_000);
+
+  it("gives a report's built-in frames their source lines from the -dbg vmlinux (module frames stay as they are)", async () => {
+    const k = (await loadFetched(await sibling('cloud'), env))!;
+    const log = [
+      'Kernel panic - not syncing: sysrq triggered crash',
+      'Call Trace:',
+      ' <TASK>',
+      ' dump_stack_lvl+0x44/0x5c',
+      ' panic+0x118/0x2ed',
+      ' ? sysrq_handle_crash+0x16/0x20',
+      ' dm_table_event+0x10/0x20 [dm_mod]',
+      ' write_sysrq_trigger+0x24/0x40',
+      ' write_sysrq_trigger+0x24/0x40',
+    ].join('\n');
+    const frames = await symbolizeFrames(log, k.dbgVmlinux!);
+    expect(frames.map((f) => f.frame)).toEqual(['dump_stack_lvl+0x44', 'panic+0x118', 'sysrq_handle_crash+0x16', 'write_sysrq_trigger+0x24']);
+    const byFrame = new Map(frames.map((f) => [f.frame, f.where.join(' | ')]));
+    expect(byFrame.get('panic+0x118')).toMatch(/^panic at kernel\/panic\.c:\d+/);
+    expect(byFrame.get('sysrq_handle_crash+0x16')).toMatch(/^sysrq_handle_crash at drivers\/tty\/sysrq\.c:\d+/);
+    expect(byFrame.get('write_sysrq_trigger+0x24')).toMatch(/write_sysrq_trigger at drivers\/tty\/sysrq\.c:\d+/);
+    expect(symbolizedSection(frames, 'vmlinux-dbg')).toMatch(/^--- source lines \(vmlinux-dbg; built-in code only\) ---\ndump_stack_lvl\+0x44: \S+ at lib\/dump_stack\.c:\d+/);
+    // Without debug info (the booted vmlinux has no symbols) there is nothing to add.
+    expect(await symbolizeFrames(log, k.vmlinux)).toEqual([]);
+  }, 120_000);
+
+  it('fetches an rt kernel: PREEMPT_RT, depmod-ed, an ELF vmlinux', async () => {
+    const id = await sibling('rt');
+    const r = await blockfarm(['kernels', 'fetch', id], env);
+    expect(r.code, r.stderr).toBe(0);
+    const k = (await loadFetched(id, env))!;
+    expect(await readFile(k.config, 'utf8')).toMatch(/^CONFIG_PREEMPT_RT=y$/m);
+    expect(await readFile(path.join(k.modulesDir, 'modules.dep'), 'utf8')).toMatch(/^kernel\/drivers\/md\/dm-crypt\.ko:/m);
+    const h = await elfHeader(k.vmlinux);
+    expect(h.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(h.readUInt16LE(18)).toBe(62);
+    expect(k.dbgVmlinux).toBeUndefined();
+  }, 600_000);
 });
 
 describe('the apt archive', () => {

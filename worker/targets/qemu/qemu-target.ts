@@ -20,7 +20,10 @@
  */
 import { layerModule } from '../../../model/index.ts';
 import type { GuestImage } from '../../../infra/guest/build.ts';
+import type { KernelConfig } from '../../../infra/kernels/config.ts';
 import type { FetchedKernel } from '../../../infra/kernels/store.ts';
+import type { KernelSymbolizer } from '../../kernel-log/kernel-symbols.ts';
+import { symbolizeRun } from '../symbolize-run.ts';
 import type { ExecEvent, ExecPlan } from '../../executor/protocol.ts';
 import { compilePlan } from '../../plan/compile.ts';
 import { makeSetupEnv } from '../../plan/env.ts';
@@ -28,6 +31,7 @@ import { reportText } from '../../kernel-log/parse.ts';
 import type { RunRequest, Target, TargetRun } from '../target.ts';
 import { AgentError } from './agent-channel.ts';
 import { ConsoleWatch } from './console-watch.ts';
+import { symbolizeFrames, symbolizedSection } from './symbolize.ts';
 import { type ExecOutcome, interpretEvents } from '../exec-events.ts';
 import { type CaseVm, type DiskGeometry, VmFactory } from './states.ts';
 
@@ -35,6 +39,10 @@ export interface QemuTargetOptions {
   kernel: FetchedKernel;
   image: GuestImage;
   factory: VmFactory;
+  /** Own kernels (added, built): their .config, checked for what a case's layers need. */
+  kernelConfig?: KernelConfig;
+  /** Symbolizes kernel output when the kernel has a System.map (or debug vmlinux). */
+  symbolizer?: KernelSymbolizer;
   /** Per-op limit inside the executor. @defaultValue 120000 under TCG, 60000 under KVM */
   opTimeoutMs?: number;
   /** Whole-case limit. @defaultValue 900000 */
@@ -93,7 +101,12 @@ export class QemuTarget implements Target {
       const mod = layerModule(l);
       if (!mod.setup) return `the qemu target cannot build ${l.kind} layers ('${l.id}')`;
       const needs = mod.needs(l);
-      for (const x of needs.modules)
+      const cfg = this.opts.kernelConfig;
+      const lacks = cfg?.firstMissing(needs.config);
+      if (lacks) return `kernel ${id} lacks CONFIG_${lacks} (needed by ${l.kind} layer '${l.id}'; not set in its config)`;
+      // Built in per its config, or a kernel without a module tree: nothing to find in the image.
+      const builtIn = cfg ? needs.config.every((o) => cfg.builtIn(o)) : !this.opts.kernel.hasModules;
+      if (!builtIn) for (const x of needs.modules)
         if (!have.has(x.replace(/-/g, '_'))) return `kernel ${id} has no ${x} module (needed by ${l.kind} layer '${l.id}'${needs.config.length ? `; CONFIG_${needs.config[needs.config.length - 1]}` : ''})`;
       for (const t of needs.tools) if (!tools.has(t)) return `the guest image has no ${t} (needed by ${l.kind} layer '${l.id}')`;
     }
@@ -125,7 +138,7 @@ export class QemuTarget implements Target {
       if (!compiled.ok) return { kind: 'unsupported', reason: compiled.unsupported };
       const plan = this.opts.planHookForTests ? this.opts.planHookForTests(compiled.plan, { devices: cvm.devices }) : compiled.plan;
       await this.opts.vmHookForTests?.(cvm);
-      const result = await this.execute(cvm, plan, req.signal);
+      const result = await symbolizeRun(await this.execute(cvm, plan, req.signal), this.opts.symbolizer);
       await this.opts.inspectForTests?.(cvm, result);
       return result;
     } finally {
@@ -220,7 +233,7 @@ export class QemuTarget implements Target {
           const blocked = await this.blockedTasks(cvm, end.k !== 'silent');
           const v = watch.settle();
           if (v && v.kind === 'crash') return this.fromConsole(v.kind, v.report, v.log);
-          return { kind: 'hang', title, log: [consoleNow(), blocked].filter(Boolean).join('\n') };
+          return { kind: 'hang', title, log: await this.withSourceLines([consoleNow(), blocked].filter(Boolean).join('\n')) };
         }
         case 'abort':
           agent.kill(run.id, 15);
@@ -236,8 +249,16 @@ export class QemuTarget implements Target {
     }
   }
 
-  private fromConsole(kind: 'crash' | 'hang', report: Parameters<typeof reportText>[0], log: string): TargetRun {
-    return { kind, title: report.title, log: log || reportText(report) };
+  private async fromConsole(kind: 'crash' | 'hang', report: Parameters<typeof reportText>[0], log: string): Promise<TargetRun> {
+    return { kind, title: report.title, log: await this.withSourceLines(log || reportText(report)) };
+  }
+
+  /** With a fetched -dbg vmlinux: the report's built-in frames with their source lines, appended. */
+  private async withSourceLines(log: string): Promise<string> {
+    const dbg = this.opts.kernel.dbgVmlinux;
+    if (!dbg) return log;
+    const section = symbolizedSection(await symbolizeFrames(log, dbg), `${this.opts.kernel.info.id} vmlinux-dbg`);
+    return section ? `${log.replace(/\n*$/, '')}\n${section}\n` : log;
   }
 
   /** Resolves when the agent fails to answer a ping within the silence limit. */

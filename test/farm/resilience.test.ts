@@ -7,12 +7,14 @@
  * Case accounting is exact everywhere: every case id that went in comes out
  * exactly once (or is counted as refused/failed with a reason).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CampaignSummary, Coordinator, type CoordinatorOptions } from '../../coordinator/farm/coordinator.ts';
 import { builtinCase, indexSeed } from '../../coordinator/farm/case-source.ts';
-import { EXEC_JOB_NAME, PROTOCOL_VERSION, caseId, execQueueName } from '../../worker/farm/protocol.ts';
+import { EXEC_JOB_NAME, HEARTBEAT_MS, PROTOCOL_VERSION, WORKER_TTL_MS, caseId, execQueueName } from '../../worker/farm/protocol.ts';
 import { liveWorkers } from '../../worker/farm/registry.ts';
 import {
   type Proc, blockfarm, killAll, messageLines, quietLog, redisClient, removeDir, tempDir, waitFor, waitForWorkers, workerProc,
@@ -82,6 +84,10 @@ describe('a worker killed mid-batch', () => {
     });
     a.child.kill('SIGKILL');
     await a.exited;
+    const killedAt = Date.now();
+    // Its registration lapses on its own (no beats), while B keeps beating.
+    await waitFor('the killed worker to drop out of the registry', async () => !(await liveWorkers(client, ns)).some((w) => w.pid === a.pid), WORKER_TTL_MS + 15_000);
+    expect(Date.now() - killedAt).toBeLessThan(WORKER_TTL_MS + 15_000);
     const summary = await run;
     await queue.close();
     expect(summary.finished).toBe(true);
@@ -94,6 +100,35 @@ describe('a worker killed mid-batch', () => {
     b.child.kill('SIGTERM');
     expect((await b.exited).code).toBe(0);
   }, 180_000);
+});
+
+describe('a batch that runs longer than the lock duration', () => {
+  it('stays with its worker (the lock is renewed while it runs, the worker heartbeats): every case runs once', async () => {
+    const ns = uniqueNamespace('lock');
+    const T = 'testonly_slow:model';
+    const runLog = join(dataDir('lock-log'), 'runs.txt');
+    // Batches of 4 cases x 1.2 s: about 5 s each, over twice the 2 s lock; both workers look for stalled batches every second.
+    const env = { BLOCKFARM_TEST_SLOW_MS: '1200', BLOCKFARM_TEST_RUN_LOG: runLog };
+    const fast = ['--lock-duration', '2s', '--stalled-interval', '1s'];
+    const a = workerProc(redis.url, ns, [T], fast, env);
+    const b = workerProc(redis.url, ns, [T], fast, env);
+    const before = await waitForWorkers(client, ns, [a.pid, b.pid]);
+    const { c, ins, outs } = ledgerCoordinator({ namespace: ns, dataDir: dataDir('lock'), targets: [T], budget: { cases: 16 }, batchSize: 4, seed: 16 });
+    const summary = await c.run();
+    expectEveryCaseOnce(ins, outs, 16);
+    expect(summary.targets[0]!.counts).toMatchObject({ executed: 16, lost: 0, failed: 0 });
+    // No batch was taken from a live worker and run again elsewhere: each case ran exactly once.
+    const runs = readFileSync(runLog, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]!);
+    expect(runs.sort()).toEqual([...ins.values()].sort());
+    // Both heartbeat all along: their last beat is newer than at registration.
+    const after = await liveWorkers(client, ns);
+    for (const w of before) expect(after.find((x) => x.id === w.id)?.beatAt).toBeGreaterThan(w.beatAt);
+    expect(summary.elapsedMs).toBeGreaterThan(HEARTBEAT_MS);
+    a.child.kill('SIGTERM');
+    b.child.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect((await b.exited).code).toBe(0);
+  }, 240_000);
 });
 
 describe('a worker stopped with SIGTERM mid-batch', () => {
@@ -246,7 +281,7 @@ describe('bad jobs on a queue', () => {
     expect((await liveWorkers(client, ns)).map((x) => x.pid)).toEqual([w.pid]);
     w.child.kill('SIGTERM');
     await w.exited;
-  }, 120_000);
+  }, 240_000);
 });
 
 describe('a target that kills its own process', () => {

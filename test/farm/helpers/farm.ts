@@ -77,12 +77,16 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
-/** Wait until `n` workers of these PIDs are registered; their infos. */
-export async function waitForWorkers(redis: Redis, ns: string, pids: number[]): Promise<WorkerInfo[]> {
+/**
+ * Wait until the workers of these PIDs are registered; their infos. The wait
+ * is generous: a worker process loads TypeScript through tsx, which takes
+ * long on a busy machine.
+ */
+export async function waitForWorkers(redis: Redis, ns: string, pids: number[], timeoutMs = 120_000): Promise<WorkerInfo[]> {
   return waitFor(`workers ${pids.join(', ')} to register`, async () => {
     const live = (await liveWorkers(redis, ns)).filter((w) => pids.includes(w.pid));
     return live.length === pids.length ? live : undefined;
-  });
+  }, timeoutMs);
 }
 
 export function tempDir(label: string): string {

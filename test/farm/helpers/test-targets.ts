@@ -11,9 +11,12 @@
  * - testonly_crash:model    kills its own process (the runner) on the cases
  *   `crashes(caseId)` selects, like a target with a native crash.
  * - testonly_slow:model     sleeps BLOCKFARM_TEST_SLOW_MS (default 200) per case,
- *   so a batch is long enough to kill its worker in the middle of it.
+ *   so a batch is long enough to kill its worker in the middle of it. With
+ *   BLOCKFARM_TEST_RUN_LOG set, every run appends "<case id> <pid>" to that
+ *   file, so a test can see a case that ran twice.
  */
 import { createHash } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { predictObservation } from '../../../model/index.ts';
 import type { Observation } from '../../../model/index.ts';
 import { caseId } from '../../../worker/farm/protocol.ts';
@@ -58,7 +61,11 @@ class Wrapped implements Target {
     const id = caseId(req.theCase);
     if (this.mode === 'corrupt' && corrupts(id)) return { kind: 'observed', observation: corruptObservation(observation) ?? observation };
     if (this.mode === 'crash' && crashes(id)) process.kill(process.pid, 'SIGKILL');
-    if (this.mode === 'slow') await new Promise((r) => setTimeout(r, Number(process.env.BLOCKFARM_TEST_SLOW_MS ?? 200)));
+    if (this.mode === 'slow') {
+      const runLog = process.env.BLOCKFARM_TEST_RUN_LOG;
+      if (runLog) appendFileSync(runLog, `${id} ${process.pid}\n`);
+      await new Promise((r) => setTimeout(r, Number(process.env.BLOCKFARM_TEST_SLOW_MS ?? 200)));
+    }
     return { kind: 'observed', observation };
   }
 

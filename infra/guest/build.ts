@@ -212,8 +212,12 @@ interface ModuleIndex {
 
 const modName = (p: string) => path.basename(p).replace(/\.ko(\.xz|\.zst|\.gz)?$/, '').replace(/-/g, '_');
 
+function emptyModuleIndex(): ModuleIndex {
+  return { paths: new Map(), deps: new Map(), builtin: new Set(), softdeps: new Map(), aliases: new Map() };
+}
+
 async function readModuleIndex(dir: string): Promise<ModuleIndex> {
-  const idx: ModuleIndex = { paths: new Map(), deps: new Map(), builtin: new Set(), softdeps: new Map(), aliases: new Map() };
+  const idx = emptyModuleIndex();
   for (const line of (await readFile(path.join(dir, 'modules.dep'), 'utf8')).split('\n')) {
     const [file, rest] = line.split(':');
     if (!file || rest === undefined) continue;
@@ -307,7 +311,10 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
   }
   opts.progress?.(`building the guest image for ${kernel.info.id}`);
   const id = kernel.info.id;
-  const idx = await readModuleIndex(kernel.modulesDir);
+  // modprobe looks in lib/modules/$(uname -r): an own kernel's release may differ from its name.
+  const release = kernel.info.release ?? id;
+  // A kernel registered without modules has built in whatever it has.
+  const idx = kernel.hasModules ? await readModuleIndex(kernel.modulesDir) : emptyModuleIndex();
   const wanted = [...PRELOAD_MODULES, ...ON_DEMAND_MODULES];
   const closure = moduleClosure(idx, wanted);
   // The whole crypto API: a dm-crypt table may name any cipher mode.
@@ -320,7 +327,7 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
   try {
     // Modules: a depmod-ed copy of just the subset.
     const modRoot = path.join(scratch, 'modroot');
-    const modDir = path.join(modRoot, 'lib', 'modules', id);
+    const modDir = path.join(modRoot, 'lib', 'modules', release);
     for (const name of [...closure].sort()) {
       const rel = idx.paths.get(name)!;
       await mkdir(path.join(modDir, path.dirname(rel)), { recursive: true });
@@ -328,8 +335,10 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
     }
     for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo'])
       if (await exists(path.join(kernel.modulesDir, f))) await copyFile(path.join(kernel.modulesDir, f), path.join(modDir, f));
-    const d = await runTool('depmod', ['-b', modRoot, id]);
-    if (d.code !== 0) throw new GuestBuildError(`depmod for the guest's modules failed: ${lastLine(d)}`);
+    if (kernel.hasModules) {
+      const d = await runTool('depmod', ['-b', modRoot, release]);
+      if (d.code !== 0) throw new GuestBuildError(`depmod for the guest's modules failed: ${lastLine(d)}`);
+    }
     const addTree = async (hostDir: string, imageDir: string): Promise<void> => {
       tree.dir(imageDir);
       for (const e of (await readdir(hostDir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -340,7 +349,7 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
         else if (e.isSymbolicLink()) tree.symlink(ip, await readlink(hp));
       }
     };
-    await addTree(modDir, `usr/lib/modules/${id}`);
+    if (kernel.hasModules) await addTree(modDir, `usr/lib/modules/${release}`);
 
     tree.file('init', agent, 0o755);
     tree.file('usr/bin/blockfarm-exec', opts.executor, 0o755);

@@ -9,6 +9,12 @@
  *   <ID>/root/boot/config-<ID>    its configuration
  *   <ID>/root/lib/modules/<ID>/   the module tree, with depmod's indexes
  *   <ID>/vmlinux-dbg        with --dbg: the vmlinux with debug info, for symbolized reports
+ *
+ * Kernels registered with `kernels add` or made by `kernels build` live
+ * beside them under their own NAME (custom.ts): the same kernel.json with
+ * origin 'added' or 'built', the image(s), and optionally config, System.map
+ * and a module tree; paths left empty are absent (a kernel without modules
+ * has everything built in).
  */
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -29,6 +35,14 @@ export interface KernelInfo {
   config: string;
   modules: string;
   dbg?: { packageVersion: string; vmlinux: string };
+  /** Where the kernel came from (absent: a Debian package). */
+  origin?: 'debian' | 'added' | 'built';
+  /** The kernel's release (`uname -r`), when it differs from id (the module tree is lib/modules/<release>). */
+  release?: string;
+  /** Relative path of its System.map, when known. */
+  systemMap?: string;
+  /** added/built: the file it came from, or the source tree it was built from. */
+  source?: string;
 }
 
 /** A fetched kernel with absolute paths. */
@@ -42,7 +56,16 @@ export interface FetchedKernel {
   modulesRoot: string;
   modulesDir: string;
   dbgVmlinux?: string;
+  /** Absolute path of its System.map, when known. */
+  systemMap?: string;
+  /** False for a kernel registered without a module tree (everything it has is built in). */
+  hasModules: boolean;
+  /** False when no configuration is known. */
+  hasConfig: boolean;
 }
+
+/** Names `kernels add` and `kernels build` accept (Debian ids are the fetched kernels' own). */
+export const KERNEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 
 export function kernelDir(id: string, env: NodeJS.ProcessEnv = process.env): string {
   return path.join(kernelsDir(env), id);
@@ -57,15 +80,19 @@ export async function loadFetched(id: string, env: NodeJS.ProcessEnv = process.e
     return undefined;
   }
   if (info.id !== id) return undefined;
+  const at = (rel: string) => (rel ? path.join(dir, rel) : '');
   return {
     info,
     dir,
-    vmlinux: path.join(dir, info.vmlinux),
-    bzImage: path.join(dir, info.bzImage),
-    config: path.join(dir, info.config),
+    vmlinux: at(info.vmlinux),
+    bzImage: at(info.bzImage),
+    config: at(info.config),
     modulesRoot: path.join(dir, 'root'),
-    modulesDir: path.join(dir, info.modules),
+    modulesDir: at(info.modules),
     dbgVmlinux: info.dbg ? path.join(dir, info.dbg.vmlinux) : undefined,
+    systemMap: info.systemMap ? path.join(dir, info.systemMap) : undefined,
+    hasModules: Boolean(info.modules),
+    hasConfig: Boolean(info.config),
   };
 }
 
@@ -77,7 +104,7 @@ export async function fetchedKernels(env: NodeJS.ProcessEnv = process.env): Prom
   } catch {
     return [];
   }
-  const ids = names.filter((n) => parseKernelId(n)).sort(compareNewestFirst);
+  const ids = names.filter((n) => parseKernelId(n) || KERNEL_NAME_RE.test(n)).sort(compareNewestFirst);
   const out: FetchedKernel[] = [];
   for (const id of ids) {
     const k = await loadFetched(id, env);
@@ -86,7 +113,7 @@ export async function fetchedKernels(env: NodeJS.ProcessEnv = process.env): Prom
   return out;
 }
 
-/** The newest fetched kernel (what `--target qemu` means), or undefined. */
+/** The newest fetched Debian kernel (what `--target qemu` means), or undefined. */
 export async function newestFetched(env: NodeJS.ProcessEnv = process.env): Promise<FetchedKernel | undefined> {
-  return (await fetchedKernels(env))[0];
+  return (await fetchedKernels(env)).find((k) => parseKernelId(k.info.id) && (k.info.origin ?? 'debian') === 'debian');
 }

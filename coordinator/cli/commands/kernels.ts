@@ -20,6 +20,7 @@ import {
   AptError, KernelFetchError, ToolMissingError, type AvailableKernel, availableKernels, compareNewestFirst, fetchKernel, fetchedKernels, kernelIdProblem,
 } from '../../../infra/kernels/index.ts';
 import type { CliContext, CommandHost } from '../context.ts';
+import { registerOwnKernels } from './kernels-own.ts';
 import { formatTable } from '../table.ts';
 
 export interface KernelRow {
@@ -30,6 +31,8 @@ export interface KernelRow {
   fetched: boolean;
   dbg: boolean;
   dir?: string;
+  /** Own kernels: 'added' or 'built' (kernels-own.ts). */
+  origin?: 'added' | 'built';
 }
 
 export async function kernelRows(): Promise<{ rows: KernelRow[]; aptProblem?: string }> {
@@ -48,6 +51,7 @@ export async function kernelRows(): Promise<{ rows: KernelRow[]; aptProblem?: st
     const row = byId.get(f.info.id) ?? { id: f.info.id, upstream: f.info.upstream, packageVersion: f.info.packageVersion, available: false, fetched: false, dbg: false };
     row.fetched = true;
     row.dbg = Boolean(f.dbgVmlinux);
+    if (f.info.origin && f.info.origin !== 'debian') row.origin = f.info.origin;
     row.dir = f.dir;
     if (row.packageVersion !== f.info.packageVersion) row.packageVersion = `${f.info.packageVersion} (archive: ${row.packageVersion})`;
     byId.set(f.info.id, row);
@@ -61,7 +65,7 @@ export async function kernelsListCommand(opts: { json: boolean }, ctx: CliContex
   if (aptProblem) ctx.err(`blockfarm kernels list: cannot read the apt archive: ${aptProblem}`);
   if (opts.json) ctx.out(JSON.stringify({ kernels: rows, ...(aptProblem ? { aptProblem } : {}) }, null, 2));
   else {
-    const table = rows.map((r) => [r.id, r.upstream, r.fetched ? (r.dbg ? 'fetched+dbg' : 'fetched') : 'available', r.packageVersion]);
+    const table = rows.map((r) => [r.id, r.upstream, r.origin ?? (r.fetched ? (r.dbg ? 'fetched+dbg' : 'fetched') : 'available'), r.packageVersion]);
     ctx.out(formatTable(['kernel', 'version', 'status', 'package version'], table));
     const n = rows.filter((r) => r.fetched).length;
     ctx.out(`${rows.length} kernels, ${n} fetched${n ? '' : " (fetch one with 'blockfarm kernels fetch ID')"}`);
@@ -107,6 +111,7 @@ export function registerKernels(program: Command, host: CommandHost): void {
     .action(async (id: string, opts: { dbg?: boolean; force?: boolean }, cmd: Command) => {
       host.setExitCode(await kernelsFetchCommand(id, opts, host.context(cmd)));
     });
+  registerOwnKernels(kernels, host);
   kernels.exitOverride();
   for (const sub of kernels.commands) sub.exitOverride();
 }

@@ -11,9 +11,11 @@
 import path from 'node:path';
 import { buildGuestImage, GuestBuildError } from '../../../infra/guest/build.ts';
 import { GUEST_TOOLS } from '../../../infra/guest/contents.ts';
-import { kernelIdProblem } from '../../../infra/kernels/id.ts';
+import { KernelConfig } from '../../../infra/kernels/config.ts';
+import { parseKernelId } from '../../../infra/kernels/id.ts';
 import { cacheRoot } from '../../../infra/kernels/paths.ts';
-import { type FetchedKernel, fetchedKernels, loadFetched, newestFetched } from '../../../infra/kernels/store.ts';
+import { type FetchedKernel, KERNEL_NAME_RE, fetchedKernels, loadFetched, newestFetched } from '../../../infra/kernels/store.ts';
+import { KernelSymbolizer } from '../../kernel-log/kernel-symbols.ts';
 import { type MachineCheck, checkFile, checkTool, defaultProbeEnv, findExecutable } from '../../../infra/machine.ts';
 import type { TargetFactory } from '../target.ts';
 import { TargetRefused } from '../target.ts';
@@ -40,11 +42,19 @@ export async function kernelFor(name: string, env: NodeJS.ProcessEnv = process.e
     return k;
   }
   const id = name.slice('qemu:'.length);
-  const problem = kernelIdProblem(id);
-  if (problem) throw new TargetRefused(`target '${name}': ${problem}`, 2);
+  const debian = parseKernelId(id) !== undefined;
+  if (!debian && !KERNEL_NAME_RE.test(id))
+    throw new TargetRefused(`target '${name}': '${id}' is neither a Debian kernel id (like 6.1.0-56-amd64) nor a kernel name (letters, digits, . _ + -)`, 2);
   const k = await loadFetched(id, env);
-  if (!k) throw new TargetRefused(`kernel ${id} is not fetched: run 'blockfarm kernels fetch ${id}'`, 3);
+  if (!k && debian) throw new TargetRefused(`kernel ${id} is not fetched: run 'blockfarm kernels fetch ${id}'`, 3);
+  if (!k) throw new TargetRefused(`target '${name}': no kernel named '${id}' (register one with 'blockfarm kernels add ${id} --kernel PATH' or 'kernels build'; see 'blockfarm kernels list')`, 2);
   return k;
+}
+
+/** What symbolizes this kernel's reports: its System.map (Debian ships one in the image package) and a vmlinux with DWARF (-dbg, or a build with debug info). */
+export function symbolizerFor(kernel: FetchedKernel): KernelSymbolizer {
+  const debianMap = path.join(kernel.modulesRoot, 'boot', `System.map-${kernel.info.id}`);
+  return new KernelSymbolizer({ systemMap: kernel.systemMap ?? debianMap, vmlinux: [kernel.dbgVmlinux, kernel.vmlinux].filter((v): v is string => Boolean(v)) });
 }
 
 /** Everything a QEMU target needs, prepared: executor, guest image, accelerator, VM factory. */
@@ -82,7 +92,10 @@ export async function prepareQemu(s: QemuSetup): Promise<{ cfg: GuestConfig; fac
 export async function createQemuTarget(name: string, extra: Partial<QemuTargetOptions> & { env?: NodeJS.ProcessEnv; memMb?: number; smp?: number } = {}): Promise<QemuTarget> {
   const kernel = await kernelFor(name, extra.env);
   const { cfg, factory } = await prepareQemu({ kernel, env: extra.env, memMb: extra.memMb, smp: extra.smp });
-  return new QemuTarget({ ...extra, kernel, image: cfg.image, factory });
+  // Own kernels are judged by their config (Debian ones by their module tree, as before).
+  const own = (kernel.info.origin ?? 'debian') !== 'debian';
+  const kernelConfig = own && kernel.hasConfig ? await KernelConfig.load(kernel.config).catch(() => undefined) : undefined;
+  return new QemuTarget({ kernelConfig, symbolizer: symbolizerFor(kernel), ...extra, kernel, image: cfg.image, factory });
 }
 
 export const qemuTargetFactory: TargetFactory = {

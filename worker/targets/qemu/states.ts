@@ -160,6 +160,8 @@ export class VmFactory {
     const forced = process.env.BLOCKFARM_QEMU_BOOT;
     if (forced === 'bzimage') return ['bzImage'];
     if (forced === 'vmlinux') return ['vmlinux'];
+    // An own kernel given only as a bzImage: both names are the same file.
+    if (this.cfg.kernel.vmlinux === this.cfg.kernel.bzImage) return ['bzImage'];
     return this.bootImage === 'bzImage' ? ['bzImage', 'vmlinux'] : ['vmlinux', 'bzImage'];
   }
 

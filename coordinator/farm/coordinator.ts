@@ -145,7 +145,7 @@ export interface BatchEvent {
 
 export interface CoordinatorEvents {
   progress: [ProgressSnapshot];
-  enqueued: [{ target: string; jobId: string; cases: Array<{ id: string; index: number }> }];
+  enqueued: [{ target: string; jobId: string; cases: Array<Pick<CaseEnvelope, 'id' | 'index' | 'origin' | 'parent'>> }];
   batch: [BatchEvent];
   finding: [TriageJobData];
   refused: [{ target: string; jobId: string; reason: string; cases: number }];
@@ -458,7 +458,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     } finally {
       this.enqueuing.delete(jobId);
     }
-    this.emit('enqueued', { target, jobId, cases: cases.map((c) => ({ id: c.id, index: c.index })) });
+    this.emit('enqueued', { target, jobId, cases: cases.map((c) => ({ id: c.id, index: c.index, origin: c.origin, ...(c.parent ? { parent: c.parent } : {}) })) });
   }
 
   private async fill(): Promise<void> {

@@ -1,9 +1,10 @@
 /**
  * The farm's commands as users run them (real `node bin/blockfarm.js`
  * processes): the embedded campaign with its private redis-server, and the
- * one-line errors for bad options and an unreachable Redis.
+ * one-line errors for bad options and an unreachable Redis, and the data
+ * directory's retention caps as `blockfarm doctor` shows them.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/redis/server.ts';
@@ -56,6 +57,23 @@ describe('blockfarm campaign (embedded)', () => {
     const s = JSON.parse(p.stdout()) as { finished: boolean; targets: Array<{ target: string; counts: { executed: number } }> };
     expect(s.finished).toBe(true);
     expect(s.targets[0]).toMatchObject({ target: 'model', counts: { executed: 10 } });
+  }, 120_000);
+});
+
+describe('blockfarm doctor --data-dir', () => {
+  it('shows the retention caps by size and age of corpus, reports and logs, and what each uses', async () => {
+    const dataDir = tempDir('doctor');
+    dirs.push(dataDir);
+    writeFileSync(join(dataDir, 'retention.json'), JSON.stringify({ logs: { maxAgeDays: 7, maxBytes: 1048576 } }));
+    const p = blockfarm(['doctor', '--data-dir', dataDir]);
+    const { code } = await p.exited;
+    expect(code).toBe(0);
+    const out = p.stdout();
+    expect(out).toContain(`data directory ${dataDir}: caps from ${join(dataDir, 'retention.json')}`);
+    expect(out).toMatch(/^\s+category\s+directories\s+used\s+size cap\s+age cap\s+entries$/m);
+    expect(out).toMatch(/^\s+corpus\s.*\s2(\.0)? GiB\s+365 days\s/m);
+    expect(out).toMatch(/^\s+reports\s.*\s2(\.0)? GiB\s+180 days\s/m);
+    expect(out).toMatch(/^\s+logs\s.*\s1(\.0)? MiB\s+7 days\s/m);
   }, 120_000);
 });
 

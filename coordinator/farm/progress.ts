@@ -23,6 +23,11 @@ export function fmtDuration(ms: number): string {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
+/** Cases per second: whole numbers, one decimal below 10 (a VM target runs a fraction of a case per second). */
+export function fmtRate(r: number): string {
+  return r >= 10 || r === 0 ? nf.format(Math.round(r)) : r.toFixed(1);
+}
+
 function findings(c: TargetProgress['counts']): number {
   return c.divergence + c.crash + c.hang;
 }
@@ -39,7 +44,7 @@ export function fractionDone(s: ProgressSnapshot): number | undefined {
 
 export function statusText(s: ProgressSnapshot): string {
   const parts = s.targets.map(
-    (t) => `${t.target} ${nf.format(t.counts.executed)} cases ${nf.format(Math.round(t.rate))}/s ${findings(t.counts)} found${t.workers ? '' : ' (no worker)'}`,
+    (t) => `${t.target} ${nf.format(t.counts.executed)} cases ${fmtRate(t.rate)}/s ${findings(t.counts)} found${t.workers ? '' : ' (no worker)'}`,
   );
   const left =
     s.draining ? 'finishing queued batches'
@@ -151,7 +156,7 @@ export function summaryLines(s: CampaignSummary): string[] {
     return [
       t.target,
       nf.format(c.executed),
-      nf.format(Math.round(avg)),
+      fmtRate(avg),
       nf.format(c.pass),
       nf.format(c.divergence),
       nf.format(c.crash),

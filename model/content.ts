@@ -15,15 +15,6 @@
  * that is exactly {error} means the read must fail: returning data there is
  * silently wrong data.
  */
-import BTreeModule from 'sorted-btree';
-
-// sorted-btree is CommonJS. Node's ESM loader hands over module.exports, whose `default` is the
-// class; vite (vitest) applies the __esModule interop and hands over the class itself, which has
-// no `default`. Accept both, or the model cannot run under the test runner.
-type BTreeClass = typeof BTreeModule.default;
-const BTree: BTreeClass = (BTreeModule as { default?: BTreeClass }).default ?? (BTreeModule as unknown as BTreeClass);
-type BTree<K, V> = import('sorted-btree').default<K, V>;
-
 export type Source = { t: 'zero' } | { t: 'any' } | { t: 'error' } | { t: 'noise' } | { t: 'op'; op: number; delta: number };
 
 export class SrcSet {
@@ -172,39 +163,157 @@ function dedupe(items: readonly Source[]): Source[] {
   return [...seen.values()];
 }
 
-interface Ext {
-  readonly e: number;
-  readonly v: SrcSet;
+export type Piece = [start: number, end: number, set: SrcSet];
+
+/** Most extents one leaf holds: small enough to edit by shifting, large enough to keep the leaf index short. */
+const LEAF_MAX = 64;
+
+/**
+ * Up to LEAF_MAX extents in order: [starts[i], ends[i]) holds vals[i]. Shared
+ * by a map and its clones until one of them changes it (copy on write).
+ */
+class Leaf {
+  constructor(
+    readonly starts: number[],
+    readonly ends: number[],
+    readonly vals: SrcSet[],
+    /** The token of the map that may change this leaf in place. */
+    readonly owner: object,
+  ) {}
 }
 
-export type Piece = [start: number, end: number, set: SrcSet];
+/** First index in [lo, hi) whose value is > x (xs sorted). */
+function firstAbove(xs: readonly number[], lo: number, hi: number, x: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index in [lo, hi) whose value is >= x (xs sorted). */
+function firstAtOrAbove(xs: readonly number[], lo: number, hi: number, x: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Make [s, e) of the extents in (S, E, V) hold `v` (nothing stored where `v`
+ * is the fill), joining it with a neighbour of the same set. In place.
+ */
+function editExtents(S: number[], E: number[], V: SrcSet[], s: number, e: number, v: SrcSet, fill: SrcSet): void {
+  const n = S.length;
+  // Extents [a, b) overlap [s, e): ends are sorted like starts (extents are disjoint).
+  const a = firstAbove(E, 0, n, s);
+  const b = firstAtOrAbove(S, a, n, e);
+  let from = a;
+  let to = b;
+  let leftRem = a < b && S[a]! < s;
+  let rightRem = a < b && E[b - 1]! > e;
+  const leftS = leftRem ? S[a]! : 0;
+  const leftV = leftRem ? V[a]! : fill;
+  const rightE = rightRem ? E[b - 1]! : 0;
+  const rightV = rightRem ? V[b - 1]! : fill;
+  let ns = s;
+  let ne = e;
+  if (v !== fill) {
+    if (leftRem && leftV === v) {
+      ns = leftS;
+      leftRem = false;
+    } else if (!leftRem && a > 0 && E[a - 1] === s && V[a - 1] === v) {
+      ns = S[a - 1]!;
+      from = a - 1;
+    }
+    if (rightRem && rightV === v) {
+      ne = rightE;
+      rightRem = false;
+    } else if (!rightRem && b < n && S[b] === e && V[b] === v) {
+      ne = E[b]!;
+      to = b + 1;
+    }
+  }
+  const k = (leftRem ? 1 : 0) + (v !== fill ? 1 : 0) + (rightRem ? 1 : 0);
+  const delta = k - (to - from);
+  if (delta > 0) {
+    for (let i = 0; i < delta; i++) {
+      S.push(0);
+      E.push(0);
+      V.push(fill);
+    }
+    for (let i = n - 1; i >= to; i--) {
+      S[i + delta] = S[i]!;
+      E[i + delta] = E[i]!;
+      V[i + delta] = V[i]!;
+    }
+  } else if (delta < 0) {
+    for (let i = to; i < n; i++) {
+      S[i + delta] = S[i]!;
+      E[i + delta] = E[i]!;
+      V[i + delta] = V[i]!;
+    }
+    S.length = E.length = V.length = n + delta;
+  }
+  let at = from;
+  if (leftRem) {
+    S[at] = leftS;
+    E[at] = s;
+    V[at++] = leftV;
+  }
+  if (v !== fill) {
+    S[at] = ns;
+    E[at] = ne;
+    V[at++] = v;
+  }
+  if (rightRem) {
+    S[at] = e;
+    E[at] = rightE;
+    V[at] = rightV;
+  }
+}
 
 /**
  * A range map from byte ranges to source sets, with `fill` for every byte not
- * stored. Backed by a copy-on-write B+ tree, so clone() is O(1): the model
- * clones freely when it explores interleavings.
+ * stored. The extents live in leaves of up to LEAF_MAX, found through an index
+ * of their first starts; an edit shifts a few entries of one or two leaves.
+ * clone() copies the index only and marks the leaves shared: the first write
+ * to a shared leaf copies it (the model clones freely when it explores
+ * interleavings, and a map nothing was cloned from is edited in place).
  */
 export class ExtentMap {
   private constructor(
     readonly table: SetTable,
     readonly fill: SrcSet,
-    private readonly tree: BTree<number, Ext>,
+    /** In order; never empty; firsts[i] === leaves[i].starts[0]. */
+    private leaves: Leaf[],
+    private firsts: number[],
+    /** Leaves whose owner is this token are this map's alone. */
+    private owner: object,
+    private count: number,
     /**
      * A set that may error was stored at some point (never reset; clones
      * inherit it). While false no stored extent can error, so error queries
      * need not walk the map.
      */
-    private storedError = false,
+    private storedError: boolean,
     /** Likewise: a set of more than one source was stored at some point. */
-    private storedSeveral = false,
+    private storedSeveral: boolean,
+    /** Most extents per leaf (small in tests, to split and merge leaves often). */
+    private readonly leafMax: number,
   ) {}
 
-  static create(table: SetTable, fill: SrcSet): ExtentMap {
-    return new ExtentMap(table, fill, new BTree<number, Ext>());
+  static create(table: SetTable, fill: SrcSet, leafMax = LEAF_MAX): ExtentMap {
+    return new ExtentMap(table, fill, [], [], {}, 0, false, false, Math.max(2, leafMax));
   }
 
   clone(): ExtentMap {
-    return new ExtentMap(this.table, this.fill, this.tree.clone(), this.storedError, this.storedSeveral);
+    // Both maps take new tokens: every leaf is now shared and is copied by whichever writes it first.
+    this.owner = {};
+    return new ExtentMap(this.table, this.fill, this.leaves.slice(), this.firsts.slice(), {}, this.count, this.storedError, this.storedSeveral, this.leafMax);
   }
 
   /** Some piece may have a set of more than one source (false: every piece has at most one, without looking). */
@@ -220,53 +329,151 @@ export class ExtentMap {
   }
 
   get extentCount(): number {
-    return this.tree.size;
+    return this.count;
+  }
+
+  /** Index of the last leaf whose first extent starts at or before pos, or -1. */
+  private leafAt(pos: number): number {
+    return firstAbove(this.firsts, 0, this.firsts.length, pos) - 1;
   }
 
   /** The pieces covering [s, e), in order, with gaps shown as `fill`. */
   pieces(s: number, e: number): Piece[] {
     const out: Piece[] = [];
     if (s >= e) return out;
-    let pos = s;
-    const left = this.tree.getPairOrNextLower(s);
-    if (left && left[1].e > s) {
-      const end = Math.min(e, left[1].e);
-      out.push([s, end, left[1].v]);
-      pos = end;
+    const leaves = this.leaves;
+    const fill = this.fill;
+    let li = this.leafAt(s);
+    let i = 0;
+    if (li < 0) li = 0;
+    else {
+      const ends = leaves[li]!.ends;
+      i = firstAbove(ends, 0, ends.length, s);
     }
-    this.tree.forRange(s, e, false, (k, ext) => {
-      if (k < pos) return;
-      if (k > pos) out.push([pos, k, this.fill]);
-      const end = Math.min(e, ext.e);
-      out.push([k, end, ext.v]);
-      pos = end;
-    });
-    if (pos < e) out.push([pos, e, this.fill]);
+    let pos = s;
+    for (; li < leaves.length; li++, i = 0) {
+      const { starts, ends, vals } = leaves[li]!;
+      for (; i < starts.length; i++) {
+        const ks = starts[i]!;
+        if (ks >= e) {
+          if (pos < e) out.push([pos, e, fill]);
+          return out;
+        }
+        if (ks > pos) {
+          out.push([pos, ks, fill]);
+          pos = ks;
+        }
+        const ke = ends[i]! < e ? ends[i]! : e;
+        out.push([pos, ke, vals[i]!]);
+        pos = ke;
+      }
+    }
+    if (pos < e) out.push([pos, e, fill]);
     return out;
   }
 
   /** Every byte of [s, e) now comes from `v`. */
   assign(s: number, e: number, v: SrcSet): void {
     if (s >= e) return;
-    this.cut(s);
-    this.cut(e);
-    this.tree.deleteRange(s, e, false);
-    if (v === this.fill) return;
-    if (v.error) this.storedError = true;
-    if (v.items.length > 1) this.storedSeveral = true;
-    let start = s;
-    let end = e;
-    const left = this.tree.getPairOrNextLower(s);
-    if (left && left[1].e === s && left[1].v === v) {
-      start = left[0];
-      this.tree.delete(left[0]);
+    const fill = this.fill;
+    if (v !== fill) {
+      if (v.error) this.storedError = true;
+      if (v.items.length > 1) this.storedSeveral = true;
     }
-    const right = this.tree.get(e);
-    if (right && right.v === v) {
-      end = right.e;
-      this.tree.delete(e);
+    const leaves = this.leaves;
+    if (leaves.length === 0) {
+      if (v === fill) return;
+      this.leaves = [new Leaf([s], [e], [v], this.owner)];
+      this.firsts = [s];
+      this.count = 1;
+      return;
     }
-    this.tree.set(start, { e: end, v });
+    // The leaves that hold what [s, e) overlaps and its neighbours ending at s or starting at e.
+    let lo = this.leafAt(s);
+    if (lo < 0) lo = 0;
+    else if (lo > 0 && this.firsts[lo] === s) lo--;
+    const hi = Math.max(lo, this.leafAt(e));
+    if (lo === hi) {
+      let leaf = leaves[lo]!;
+      if (leaf.owner !== this.owner) leaves[lo] = leaf = new Leaf(leaf.starts.slice(), leaf.ends.slice(), leaf.vals.slice(), this.owner);
+      const before = leaf.starts.length;
+      editExtents(leaf.starts, leaf.ends, leaf.vals, s, e, v, fill);
+      const after = leaf.starts.length;
+      this.count += after - before;
+      if (after > 0 && after <= this.leafMax && (after * 4 >= this.leafMax || lo + 1 === leaves.length)) {
+        this.firsts[lo] = leaf.starts[0]!;
+        return;
+      }
+      this.relayout(lo, lo, leaf.starts, leaf.ends, leaf.vals);
+      return;
+    }
+    const S: number[] = [];
+    const E: number[] = [];
+    const V: SrcSet[] = [];
+    let before = 0;
+    for (let li = lo; li <= hi; li++) {
+      const l = leaves[li]!;
+      before += l.starts.length;
+      for (let i = 0; i < l.starts.length; i++) {
+        S.push(l.starts[i]!);
+        E.push(l.ends[i]!);
+        V.push(l.vals[i]!);
+      }
+    }
+    editExtents(S, E, V, s, e, v, fill);
+    this.count += S.length - before;
+    this.relayout(lo, hi, S, E, V);
+  }
+
+  /**
+   * Replace leaves [lo, hi] by the extents (S, E, V), cut into leaves of at
+   * most leafMax; a result under a quarter of that takes in the next leaf
+   * first, so the index does not fill with slivers.
+   */
+  private relayout(lo: number, hi: number, S: number[], E: number[], V: SrcSet[]): void {
+    const leaves = this.leaves;
+    if (S.length * 4 < this.leafMax && hi + 1 < leaves.length) {
+      const next = leaves[hi + 1]!;
+      S = S.concat(next.starts);
+      E = E.concat(next.ends);
+      V = V.concat(next.vals);
+      hi++;
+    }
+    const n = S.length;
+    const parts = Math.ceil(n / this.leafMax);
+    const made: Leaf[] = [];
+    const firsts: number[] = [];
+    if (parts === 1) made.push(new Leaf(S, E, V, this.owner));
+    else
+      for (let p = 0; p < parts; p++) {
+        const from = Math.floor((p * n) / parts);
+        const to = Math.floor(((p + 1) * n) / parts);
+        made.push(new Leaf(S.slice(from, to), E.slice(from, to), V.slice(from, to), this.owner));
+      }
+    for (const l of made) firsts.push(l.starts[0]!);
+    leaves.splice(lo, hi - lo + 1, ...made);
+    this.firsts.splice(lo, hi - lo + 1, ...firsts);
+  }
+
+  /** Every extent, in order (for the rare edits that move or drop much of the map). */
+  private flat(): { S: number[]; E: number[]; V: SrcSet[] } {
+    const S: number[] = [];
+    const E: number[] = [];
+    const V: SrcSet[] = [];
+    for (const l of this.leaves)
+      for (let i = 0; i < l.starts.length; i++) {
+        S.push(l.starts[i]!);
+        E.push(l.ends[i]!);
+        V.push(l.vals[i]!);
+      }
+    return { S, E, V };
+  }
+
+  private setFlat(S: number[], E: number[], V: SrcSet[]): void {
+    this.leaves = [];
+    this.firsts = [];
+    this.count = S.length;
+    if (S.length) this.relayout(0, -1, S, E, V);
   }
 
   /** Replace the set of every piece in [s, e) with f(set). */
@@ -279,8 +486,7 @@ export class ExtentMap {
 
   /** Forget everything from `pos` on (it reads as `fill` again). */
   clearFrom(pos: number): void {
-    this.cut(pos);
-    this.tree.deleteRange(pos, Number.MAX_SAFE_INTEGER, true);
+    this.assign(pos, Number.MAX_SAFE_INTEGER, this.fill);
   }
 
   /**
@@ -291,23 +497,28 @@ export class ExtentMap {
   shift(pos: number, d: number): void {
     if (d === 0) return;
     const from = d < 0 ? pos - d : pos;
-    this.cut(pos);
-    this.cut(from);
-    const moved: Array<[number, Ext]> = [];
-    this.tree.forRange(from, Number.MAX_SAFE_INTEGER, true, (k, ext) => {
-      moved.push([k, ext]);
-    });
-    this.tree.deleteRange(pos, Number.MAX_SAFE_INTEGER, true);
-    for (const [k, ext] of moved) this.tree.set(k + d, { e: ext.e + d, v: this.table.moved(ext.v, d) });
-  }
-
-  /** Split the extent that straddles `pos` so that `pos` starts an extent. */
-  private cut(pos: number): void {
-    const left = this.tree.getPairOrNextLower(pos);
-    if (!left || left[0] === pos || left[1].e <= pos) return;
-    const [k, ext] = left;
-    this.tree.set(k, { e: pos, v: ext.v });
-    this.tree.set(pos, { e: ext.e, v: ext.v });
+    const { S, E, V } = this.flat();
+    const outS: number[] = [];
+    const outE: number[] = [];
+    const outV: SrcSet[] = [];
+    for (let i = 0; i < S.length; i++) {
+      const s = S[i]!;
+      const e = E[i]!;
+      const v = V[i]!;
+      // What lies before pos stays; what lies at or after `from` moves by d; [pos, from) is gone.
+      if (s < pos) {
+        outS.push(s);
+        outE.push(Math.min(e, pos));
+        outV.push(v);
+      }
+      const ms = Math.max(s, from);
+      if (e > ms) {
+        outS.push(ms + d);
+        outE.push(e + d);
+        outV.push(this.table.moved(v, d));
+      }
+    }
+    this.setFlat(outS, outE, outV);
   }
 
   /** Per-byte union with another map over [s, e). */

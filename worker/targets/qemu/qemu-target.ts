@@ -31,7 +31,6 @@ import { reportText } from '../../kernel-log/parse.ts';
 import type { RunRequest, Target, TargetRun } from '../target.ts';
 import { AgentError } from './agent-channel.ts';
 import { ConsoleWatch } from './console-watch.ts';
-import { symbolizeFrames, symbolizedSection } from './symbolize.ts';
 import { type ExecOutcome, interpretEvents } from '../exec-events.ts';
 import { type CaseVm, type DiskGeometry, VmFactory } from './states.ts';
 
@@ -233,7 +232,7 @@ export class QemuTarget implements Target {
           const blocked = await this.blockedTasks(cvm, end.k !== 'silent');
           const v = watch.settle();
           if (v && v.kind === 'crash') return this.fromConsole(v.kind, v.report, v.log);
-          return { kind: 'hang', title, log: await this.withSourceLines([consoleNow(), blocked].filter(Boolean).join('\n')) };
+          return { kind: 'hang', title, log: [consoleNow(), blocked].filter(Boolean).join('\n') };
         }
         case 'abort':
           agent.kill(run.id, 15);
@@ -249,16 +248,8 @@ export class QemuTarget implements Target {
     }
   }
 
-  private async fromConsole(kind: 'crash' | 'hang', report: Parameters<typeof reportText>[0], log: string): Promise<TargetRun> {
-    return { kind, title: report.title, log: await this.withSourceLines(log || reportText(report)) };
-  }
-
-  /** With a fetched -dbg vmlinux: the report's built-in frames with their source lines, appended. */
-  private async withSourceLines(log: string): Promise<string> {
-    const dbg = this.opts.kernel.dbgVmlinux;
-    if (!dbg) return log;
-    const section = symbolizedSection(await symbolizeFrames(log, dbg), `${this.opts.kernel.info.id} vmlinux-dbg`);
-    return section ? `${log.replace(/\n*$/, '')}\n${section}\n` : log;
+  private fromConsole(kind: 'crash' | 'hang', report: Parameters<typeof reportText>[0], log: string): TargetRun {
+    return { kind, title: report.title, log: log || reportText(report) };
   }
 
   /** Resolves when the agent fails to answer a ping within the silence limit. */

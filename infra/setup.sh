@@ -15,9 +15,12 @@ cd "$(dirname "$0")/.."
 # of PATH, so the guest would silently run busybox losetup.
 # redis-server: the farm's queues (`npm start` runs a private instance of it on a
 # free port; the package's own system service is not used by blockfarm).
+# `blockfarm kernels build`: make, bc, bison, flex, libelf-dev, libssl-dev and
+# Debian's kernel source tarball (linux-source-6.1: /usr/src/linux-source-6.1.tar.xz).
 PACKAGES=(gcc libc6-dev liburing-dev util-linux mount e2fsprogs xfsprogs btrfs-progs fio
   qemu-system-x86 qemu-utils dash kmod dmsetup cryptsetup-bin mdadm gfs2-utils xz-utils lz4 cpio
-  redis-server)
+  redis-server
+  make bc bison flex libelf-dev libssl-dev linux-source-6.1)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -71,6 +71,7 @@ form.filter{display:flex;gap:8px;flex-wrap:wrap;align-items:center;margin:6px 0}
 form.filter input,form.filter select{padding:4px 6px;border:1px solid var(--line);border-radius:4px;font:inherit}
 .report h2{font-size:15px}.report blockquote{border-left:3px solid var(--warn);margin:8px 0;padding:4px 10px;background:#fff8e6}
 .downloads a{margin-right:14px}
+.wide{overflow-x:auto}
 #live-status{margin-left:auto;font-size:12px;color:#9fb0cc}
 `;
 
@@ -103,7 +104,7 @@ export function table(head: Array<string | { html: string; cls?: string }>, rows
   const n = new Set(opts.numeric ?? []);
   const th = head.map((h, i) => (typeof h === 'string' ? `<th${n.has(i) ? ' class="n"' : ''}>${escapeHtml(h)}</th>` : `<th class="${h.cls ?? (n.has(i) ? 'n' : '')}">${h.html}</th>`)).join('');
   const body = rows.map((r) => `<tr>${r.map((c, i) => `<td${n.has(i) ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`).join('\n');
-  return `<table><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<div class="wide"><table><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
 }
 
 export function cards(items: Array<[string, string]>): string {

@@ -3,10 +3,11 @@
  * Each function returns the HTML inside #live (the frame is html.ts page()),
  * so the live refresh can fetch the same body again and swap it in.
  */
+import { execQueueName } from '../../worker/farm/protocol.ts';
 import type { CountHistory } from './history.ts';
 import { type ChartSeries, cards, duration, escapeHtml, iso, lineChart, num, pct, seg, table } from './html.ts';
 import { renderMarkdown } from './markdown.ts';
-import { type CampaignView, type KernelView, type Overview, QUEUE_STATES, type SignatureDetail, type SignatureRow, type WorkerView } from './read-model.ts';
+import { type CampaignView, type FindingTime, type KernelView, type Overview, QUEUE_STATES, type SignatureDetail, type SignatureRow, type WorkerView } from './read-model.ts';
 import { type SignatureQuery, type SortKey, queryString } from './signature-query.ts';
 
 function sigLink(r: Pick<SignatureRow, 'id' | 'title'>): string {
@@ -48,26 +49,43 @@ function targetsTable(c: CampaignView): string {
   );
 }
 
-function charts(c: CampaignView, history: CountHistory): string {
+function charts(c: CampaignView, history: CountHistory, findings: FindingTime[], now: number): string {
   const pts = history.campaign(c);
   const rate: ChartSeries[] = c.targets.map((t) => ({ name: t.target, points: (pts[t.target] ?? []).slice(1).map((p) => [p.at, p.execRate]) }));
-  const at = [...new Set(Object.values(pts).flatMap((p) => p.map((x) => x.at)))].sort((a, b) => a - b);
-  // Findings summed over the targets at each sample time (the last known value of each target).
-  const sumAt = (field: 'divergence' | 'crash' | 'hang'): Array<[number, number]> =>
-    at.map((time) => [time, c.targets.reduce((n, t) => n + ([...(pts[t.target] ?? [])].reverse().find((p) => p.at <= time)?.[field] ?? 0), 0)]);
-  return `<div class="charts">${lineChart('Executions per second', rate, { unit: 'cases/s per target' })}${lineChart(
-    'Findings over time',
+  const sampled = rate.some((s) => s.points.length >= 2);
+  const avg = c.meta.elapsedMs > 0 ? (1000 * c.totals.executed) / c.meta.elapsedMs : 0;
+  const rateChart = sampled
+    ? lineChart('Executions per second', rate, { unit: 'cases/s per target, sampled by this dashboard' })
+    : `<div class="chart"><h3>Executions per second</h3><p class="muted">${c.meta.status === 'finished' ? `The campaign has finished: ${num(avg, 1)} cases/s on average over its ${duration(c.meta.elapsedMs)}.` : 'collecting samples (the chart fills while the dashboard runs)'}</p></div>`;
+  // Findings from their files: cumulative steps from the campaign's start to its end (or now).
+  const start = c.meta.createdAt;
+  const end = Math.max(c.meta.finishedAt ?? now, ...findings.map((f) => f.at));
+  const steps = (kind: FindingTime['kind']): Array<[number, number]> => {
+    const out: Array<[number, number]> = [[start, 0]];
+    let n = 0;
+    for (const f of findings) if (f.kind === kind) out.push([f.at, n], [f.at, ++n]);
+    out.push([end, n]);
+    return out;
+  };
+  const findingsChart = lineChart(
+    'Divergences and crashes over time',
     [
-      { name: 'divergences', points: sumAt('divergence') },
-      { name: 'crashes', points: sumAt('crash') },
-      { name: 'hangs', points: sumAt('hang') },
+      { name: 'divergences', points: steps('divergence') },
+      { name: 'crashes', points: steps('crash') },
+      { name: 'hangs', points: steps('hang') },
     ],
-    { unit: 'cumulative' },
-  )}</div>`;
+    { unit: 'cumulative, from the finding files' },
+  );
+  return `<div class="charts">${rateChart}${findingsChart}</div>`;
 }
 
-export function overviewBody(o: Overview, history: CountHistory, campaignId?: string): string {
-  const c = o.campaigns.find((x) => x.meta.id === campaignId) ?? o.campaigns.find((x) => x.meta.status === 'running') ?? o.campaigns[0];
+/** The campaign the overview shows: the one asked for, else the running one, else the newest. */
+export function shownCampaign(o: Overview, campaignId?: string): CampaignView | undefined {
+  return o.campaigns.find((x) => x.meta.id === campaignId) ?? o.campaigns.find((x) => x.meta.status === 'running') ?? o.campaigns[0];
+}
+
+export function overviewBody(o: Overview, history: CountHistory, findings: FindingTime[], campaignId?: string): string {
+  const c = shownCampaign(o, campaignId);
   const alive = o.workers.filter((w) => w.alive);
   const parts: string[] = [];
   if (!c) parts.push(`<p class="muted">No campaign in namespace ${escapeHtml(o.namespace)} yet. Start one with <code>blockfarm campaign</code> or <code>blockfarm coordinator</code>.</p>`);
@@ -88,7 +106,7 @@ export function overviewBody(o: Overview, history: CountHistory, campaignId?: st
       ]),
       '<h2>Targets</h2>',
       targetsTable(c),
-      charts(c, history),
+      charts(c, history, findings, o.at),
     );
   }
   parts.push(
@@ -203,17 +221,17 @@ export function signatureBody(d: SignatureDetail): string {
     `<p><code>${escapeHtml(r.id)}</code> · first seen ${iso(r.firstSeen)} · last seen ${iso(r.lastSeen)} · kernels ${kernelLinks(r.kernels)} · targets ${escapeHtml(r.targets.join(', ') || '-')}${rec.first.campaign ? ` · first in campaign ${escapeHtml(rec.first.campaign)}${rec.first.caseId ? `, case ${escapeHtml(rec.first.caseId)}` : ''}` : ''}</p>`,
     `<p class="downloads"><b>Downloads:</b> ${downloads.join(' ') || '<span class="muted">none yet</span>'}</p>`,
     d.report?.reproUnsupported ? `<p class="warn">No standalone reproducer: ${escapeHtml(d.report.reproUnsupported)}.</p>` : '',
-    '<div class="side"><div>',
+    d.consoleExcerpt !== undefined ? '<div class="side"><div>' : '<div>',
     '<h2>What the model allowed and what the kernel did</h2>',
     expectationTable(d),
     `<h2>The ${d.caseRole === 'minimized' ? 'minimized ' : ''}case</h2>`,
     d.caseText ? `<pre>${escapeHtml(d.caseText)}</pre>` : d.caseJson ? `<pre>${escapeHtml(JSON.stringify(d.caseJson, null, 2))}</pre>` : '<p class="muted">no case on record</p>',
-    '</div><div>',
+    d.consoleExcerpt !== undefined ? '</div><div>' : '',
     '<h2>Console / kernel log</h2>',
     d.consoleExcerpt !== undefined
       ? `<pre>${escapeHtml(d.consoleExcerpt)}</pre>${(d.consoleLines ?? 0) > 200 ? `<p class="muted">first 200 of ${d.consoleLines} lines; the whole log: <a href="/signatures/${seg(r.id)}/files/console.log">console.log</a></p>` : ''}`
-      : `<p class="muted">${r.source === 'model' ? 'none: a divergence from the model needs no kernel log (the kernel said nothing)' : 'no console log kept with this report'}</p>`,
-    '</div></div>',
+      : `<p class="muted">${r.source === 'model' ? 'none kept: the kernel logged nothing with this divergence' : 'no console log kept with this report'}</p>`,
+    d.consoleExcerpt !== undefined ? '</div></div>' : '</div>',
     '<h2>Report</h2>',
     d.reportMarkdown !== undefined ? `<div class="report">${renderMarkdown(d.reportMarkdown)}</div>` : '<p class="muted">no report.md written yet (triage writes it after minimizing)</p>',
   ];
@@ -282,7 +300,7 @@ ${table(
     ['id', escapeHtml(w.id)],
     ['host', escapeHtml(w.host || '-')],
     ['pid', w.pid ? String(w.pid) : '-'],
-    ['targets', w.targets.map((t) => `<a href="/queues/queue/exec-${seg(t.replace(':', '-'))}">${escapeHtml(t)}</a>`).join(', ') || '-'],
+    ['targets', w.targets.map((t) => `<a href="/queues/queue/${seg(execQueueName(t))}">${escapeHtml(t)}</a>`).join(', ') || '-'],
     ['started', iso(w.startedAt)],
     ['last heartbeat', iso(w.beatAt)],
     ['protocol version', w.version ? String(w.version) : '-'],

@@ -116,6 +116,13 @@ export interface ReportJson {
   reproUnsupported?: string;
 }
 
+/** One finding file of a campaign (data/divergences/<campaign>/<target>/<case id>.json). */
+export interface FindingTime {
+  at: number;
+  kind: 'divergence' | 'crash' | 'hang';
+  target: string;
+}
+
 export interface KernelView {
   name: string;
   targets: string[];
@@ -178,6 +185,8 @@ export class FarmReadModel {
   private readonly queues = new Map<string, Queue>();
   private readonly signatureCacheMs: number;
   private signatureCache: { at: number; rows: Promise<SignatureRow[]> } | undefined;
+  /** Finding files read once (they are written once, atomically): path -> its time and kind. */
+  private readonly findingFiles = new Map<string, FindingTime | null>();
 
   constructor(opts: ReadModelOptions) {
     this.redis = opts.redis;
@@ -290,6 +299,51 @@ export class FarmReadModel {
 
   async corpusSize(): Promise<number> {
     return this.redis.zcard(`${this.ns}:corpus`);
+  }
+
+  /**
+   * When each finding of a campaign was filed, from its file in the data
+   * directory (so the chart covers the whole campaign, not only the time
+   * this dashboard has been up). Files of cases that failed their batch
+   * (<case id>.failed.json) are not findings. At most `max` files are read.
+   */
+  async findingTimes(campaign: string, max = 20_000): Promise<FindingTime[]> {
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(campaign) || campaign.startsWith('.')) return [];
+    const root = join(this.data.root, 'divergences', campaign);
+    const out: FindingTime[] = [];
+    let targets: string[];
+    try {
+      targets = await fsp.readdir(root);
+    } catch {
+      return out;
+    }
+    for (const enc of targets.sort()) {
+      let names: string[];
+      try {
+        names = await fsp.readdir(join(root, enc));
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        if (out.length >= max) return out;
+        if (!/^[0-9a-f]{16}\.json$/.test(n)) continue;
+        const p = join(root, enc, n);
+        let f = this.findingFiles.get(p);
+        if (f === undefined) {
+          f = null;
+          try {
+            const [st, text] = await Promise.all([fsp.stat(p), fsp.readFile(p, 'utf8')]);
+            const kind = (JSON.parse(text) as { outcome?: { kind?: string } }).outcome?.kind;
+            if (kind === 'divergence' || kind === 'crash' || kind === 'hang') f = { at: st.mtimeMs, kind, target: decodeTargetName(enc) };
+          } catch {
+            // being swept by retention, or not a finding record: not counted
+          }
+          this.findingFiles.set(p, f);
+        }
+        if (f) out.push(f);
+      }
+    }
+    return out.sort((a, b) => a.at - b.at);
   }
 
   // ---------------------------------------------------------------- signatures

@@ -27,7 +27,7 @@ import { TOKEN_COOKIE, bearer, bindProblem, cookieValue, tokenMatches } from './
 import { CountHistory } from './history.ts';
 import { escapeHtml, page } from './html.ts';
 import { DashboardMetrics } from './metrics.ts';
-import { kernelBody, kernelsBody, overviewBody, signatureBody, signaturesBody, workerBody, workersBody } from './pages.ts';
+import { kernelBody, kernelsBody, overviewBody, shownCampaign, signatureBody, signaturesBody, workerBody, workersBody } from './pages.ts';
 import { FarmReadModel, type ReportFile } from './read-model.ts';
 import { applySignatureQuery, parseSignatureQuery } from './signature-query.ts';
 
@@ -105,6 +105,8 @@ export class DashboardServer {
     const app = Fastify({
       loggerInstance: this.log.child({ component: 'dashboard' }, { level: 'warn' }) as FastifyBaseLogger,
       trustProxy: false,
+      // Long ids must reach the handlers (which answer 404 for anything not an id), not fastify's 414.
+      routerOptions: { maxParamLength: 1000 },
     });
     this.app = app;
     this.guard(app);
@@ -214,7 +216,10 @@ export class DashboardServer {
     // ------------------------------------------------------------ pages
     app.get('/', async (req, reply) => {
       const o = await m.overview();
-      return this.html(req, reply, 'Campaign overview', 'overview', overviewBody(o, this.history, (req.query as Q).campaign));
+      const asked = (req.query as Q).campaign;
+      const shown = shownCampaign(o, asked);
+      const findings = shown ? await m.findingTimes(shown.meta.id) : [];
+      return this.html(req, reply, 'Campaign overview', 'overview', overviewBody(o, this.history, findings, asked));
     });
     app.get('/signatures', async (req, reply) => {
       const all = await m.signatures();
@@ -265,7 +270,7 @@ export class DashboardServer {
       endpoints: {
         '/api/overview': 'campaigns (with per-target counts, rates, queue depths), workers, queues, corpus size, signature totals',
         '/api/campaigns': 'every campaign of the namespace, newest first',
-        '/api/campaigns/:id': 'one campaign and its sampled history per target (for charts)',
+        '/api/campaigns/:id': 'one campaign, its sampled counts per target and the times of its findings (for charts)',
         '/api/workers': 'registered workers: alive or recently gone, last heartbeat',
         '/api/queues': 'depth of every exec queue and of triage, by state',
         '/api/signatures': 'signatures; ?q= &class= &status= &kernel= &minimized=yes|no &sort= &dir=asc|desc',
@@ -284,7 +289,7 @@ export class DashboardServer {
       const { id } = req.params as { id: string };
       const c = (await m.overview()).campaigns.find((x) => x.meta.id === id);
       if (!c) return reply.code(404).send({ error: `no campaign ${id}` });
-      return { ...c, history: this.history.campaign(c) };
+      return { ...c, history: this.history.campaign(c), findings: await m.findingTimes(c.meta.id) };
     });
     app.get('/api/workers', async () => m.workers());
     app.get('/api/queues', async () => m.queueViews(await m.queueNames()));

@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 # of PATH, so the guest would silently run busybox losetup.
 # redis-server: the farm's queues (`npm start` runs a private instance of it on a
 # free port; the package's own system service is not used by blockfarm).
+# chromium: the dashboard's browser test (headless, driven by playwright-core).
 # `blockfarm kernels build`: make, bc, bison, flex, libelf-dev, libssl-dev and
 # Debian's kernel source tarball (linux-source-6.1: /usr/src/linux-source-6.1.tar.xz).
 PACKAGES=(gcc libc6-dev liburing-dev util-linux mount e2fsprogs xfsprogs btrfs-progs fio

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 # Debian's kernel source tarball (linux-source-6.1: /usr/src/linux-source-6.1.tar.xz).
 PACKAGES=(gcc libc6-dev liburing-dev util-linux mount e2fsprogs xfsprogs btrfs-progs fio
   qemu-system-x86 qemu-utils dash kmod dmsetup cryptsetup-bin mdadm gfs2-utils xz-utils lz4 cpio
-  redis-server
+  redis-server chromium
   make bc bison flex libelf-dev libssl-dev linux-source-6.1)
 
 missing=()

@@ -38,7 +38,7 @@ import { CaseSource, type CorpusView, type GeneratorApi, generatorNamed, seedCas
 import { CorpusStore, keepKeys } from '../../corpus/store/index.ts';
 import { DataDir, writeAtomic } from './data-dir.ts';
 import { type RetentionPolicy, loadRetention, sweepRetention } from './retention.ts';
-import { type Finding, caseFeatures, isFinding, signature } from './signature.ts';
+import { type Finding, caseFeatures, isFinding, signatureOf } from '../triage/signature.ts';
 import { TriageConsumer } from './triage.ts';
 import { basename, join } from 'node:path';
 
@@ -379,7 +379,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       keepKeys({
         target,
         outcome: outcome.kind,
-        ...(isFinding(outcome) ? { signature: signature(outcome) } : {}),
+        ...(isFinding(outcome) ? { signature: signatureOf(outcome, env.case as Case).id } : {}),
         features: caseFeatures(env.case as Case, env.scenarios),
       }),
     );
@@ -398,7 +398,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         reason: fresh[0]!.reason,
         target,
         outcome: outcome.kind,
-        ...(isFinding(outcome) ? { signature: signature(outcome) } : {}),
+        ...(isFinding(outcome) ? { signature: signatureOf(outcome, c).id } : {}),
         ...(env.scenarios ? { scenarios: env.scenarios } : {}),
       });
       const keys = fresh.map((k) => k.key);
@@ -511,7 +511,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   private async fileFinding(target: string, jobId: string, env: CaseEnvelope, outcome: Finding, worker: string): Promise<void> {
-    const sig = signature(outcome);
+    const sig = signatureOf(outcome, env.case as Case).id;
     const scenarios = env.scenarios ?? [];
     let logFile: string | undefined;
     if (outcome.kind !== 'divergence' && outcome.log) logFile = await this.dataDir.writeLog(this.state.id, target, env.id, outcome.log);
@@ -912,7 +912,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.triageQueue = new Queue(TRIAGE_QUEUE, { connection: qconn, prefix: ns });
       this.triageQueue.on('error', (err) => this.log.debug({ err: (err as Error).message }, 'triage queue error'));
       if (this.opts.triage) {
-        this.triage = new TriageConsumer({ connection: this.connection('triage'), redis: this.redis, namespace: ns, dataDir: this.dataDir, log: this.log });
+        this.triage = new TriageConsumer({ connection: this.connection('triage'), redis: this.redis, namespace: ns, dataDir: this.dataDir, log: this.log, coordinatorId: this.id });
         await this.triage.start();
       }
       this.inflight = await state.inflight();

@@ -26,7 +26,7 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
 }
 
 /**
- * The folder of one signature under `root` (data/signatures). The id must be
+ * The folder of one signature under `root` (data/reports). The id must be
  * one signatureId makes ([a-z0-9-], no dots or slashes), and the resolved
  * path must stay inside root: a signature never names a path elsewhere.
  */
@@ -38,9 +38,13 @@ export function signatureDir(root: string, id: string): string {
   return dir;
 }
 
-/** data/signatures under a data directory. */
+/**
+ * <data>/reports: one folder per signature (the record, its cases and its
+ * report). The farm's data directory layout names it so (README, retention
+ * category 'reports').
+ */
 export function signaturesRoot(dataDir: string): string {
-  return join(resolve(dataDir), 'signatures');
+  return join(resolve(dataDir), 'reports');
 }
 
 /** Serialize async critical sections (read-modify-write of one store). */

@@ -11,8 +11,9 @@
  *     showsSignature(outcome, theCase, signature, 'core' | 'exact') -> boolean
  *     kernelOfTarget(target, hostRelease?) -> kernel name ('qemu:X' -> 'X')
  *
- *   Store (./store.ts): interface SignatureStore, with MemorySignatureStore
- *   and DirSignatureStore(signaturesRoot(dataDir)); the farm adds Redis.
+ *   Store (./store.ts): interface SignatureStore, with MemorySignatureStore,
+ *   DirSignatureStore(signaturesRoot(dataDir)) and, for the farm,
+ *   RedisSignatureStore (./redis-store.ts: Redis mirrored into the same files).
  *     record({ signature, target, kernel?, kernelVersion?, at?, campaign?, caseId?, theCase? })
  *         -> { record, isNew, newTarget, newKernel, mergedFrom? }
  *     get(id) / list() / setStatus(id, 'new'|'reported'|'fixed'|'invalid'|'suppressed', { fixedIn?, note? })
@@ -21,8 +22,9 @@
  *     signaturesToRetest(store, kernel) -> [{ record, theCase, role }]   open signatures to run on a new kernel
  *
  *   Running cases (./executor.ts): interface Executor { name; run(case, signal?) -> Promise<RunOutcome> }.
- *     TargetExecutor(target) runs in process; the farm's executor queues the case
- *     on exec-<target> and resolves with the outcome. Concurrent run() calls allowed.
+ *     TargetExecutor(target) runs in process; QueueExecutor (./queue-executor.ts)
+ *     queues the case on exec-<target> for the farm's workers and resolves with
+ *     the outcome. Concurrent run() calls allowed.
  *
  *   Minimization (./minimize.ts, ./slice.ts)
  *     minimize(executor, case, { signature?, match?, confirmRuns?, policy?, concurrency?,
@@ -45,7 +47,7 @@
  *                                            minimize, measure the rate, write the report
  *                                            folder with its reproducers
  *
- * Layout: <data>/signatures/<id>/ holds signature.json (the record), case.json,
+ * Layout: <data>/reports/<id>/ holds signature.json (the record), case.json,
  * minimized.json, report.md, report.json, repro.sh, repro.c, console.log.
  */
 import { type Case, type Observation, type RunOutcome, validateCase } from '../../model/index.ts';
@@ -66,6 +68,8 @@ export * from './slice.ts';
 export * from './report.ts';
 export * from './bisect.ts';
 export { signatureDir, signaturesRoot } from './files.ts';
+export { RedisSignatureStore, withNewerFileChanges } from './redis-store.ts';
+export { QueueExecutor } from './queue-executor.ts';
 export { generateReproC, ReproUnsupported } from './repro-c.ts';
 export { generateReproSh } from './repro-sh.ts';
 export { caseExpectations } from './expectations.ts';
@@ -134,7 +138,7 @@ export interface Processed {
 /**
  * Minimize the signature's case on `executor`, record the minimized case and
  * its reproduction rate, alias the minimized case's own signature to this
- * one, and write the report folder under <dataDir>/signatures/<id>/.
+ * one, and write the report folder under <dataDir>/reports/<id>/.
  */
 export async function processSignature(store: SignatureStore, dataDir: string, id: string, opts: ProcessOptions): Promise<Processed> {
   let record = await store.get(id);
@@ -148,6 +152,8 @@ export async function processSignature(store: SignatureStore, dataDir: string, i
   let minimized: Case | undefined;
   if (opts.minimized || !opts.noMinimize) {
     m = opts.minimized ?? (await minimize(opts.executor, v.value, { ...opts.minimize, signature: target }));
+    // An aborted minimization (its coordinator stopping) records nothing: it is taken up again later.
+    if (opts.minimize?.signal?.aborted) throw new Error(`minimization of ${record.id} aborted`);
     if (m.reproduced) {
       minimized = m.minimized;
       await store.putCase(record.id, 'minimized', minimized);

@@ -1,5 +1,5 @@
 /**
- * Reports: one folder per signature (<data>/signatures/<id>/, beside the
+ * Reports: one folder per signature (<data>/reports/<id>/, beside the
  * store's signature.json), written for a kernel developer:
  *
  *   report.md       title, class, kernels and targets affected (exact kernel

@@ -403,3 +403,25 @@ export function kernelOfTarget(target: string, hostRelease?: string): string {
   if (target.startsWith('ssh:')) return target;
   return target;
 }
+
+// ---------------------------------------------------------------- corpus features
+
+/**
+ * What the corpus keep policy (corpus/store/policy.ts) splits an outcome
+ * class by, besides the signature: the stack shape (layer kinds bottom-up),
+ * the op kinds, one or several threads, and the scenarios. Structural, so
+ * the same for every target.
+ */
+export function stackShape(c: Case): string {
+  return c.stack.layers.map((l) => l.kind).join('>');
+}
+
+function opKinds(c: Case): string {
+  const kinds = new Set<string>();
+  for (const t of c.program.threads) for (const op of t.ops) kinds.add(op.kind);
+  return [...kinds].sort().join(',');
+}
+
+export function caseFeatures(c: Case, scenarios: readonly string[] | undefined): string[] {
+  return [`stack=${stackShape(c)}`, `ops=${opKinds(c)}`, c.program.threads.length > 1 ? 'threads=many' : 'threads=one', ...(scenarios ?? []).map((s) => `scenario=${s}`)];
+}

@@ -3,9 +3,10 @@
  * where it was seen, how well it reproduces, its lifecycle status, and the
  * cases that show it (the first one, and the minimized one).
  *
- * The interface is what the farm and the CLI use; there are two
- * implementations here (in memory; JSON files under <data>/signatures/<id>/)
- * and the farm adds a Redis one. All of them share the record logic below
+ * The interface is what the farm and the CLI use; there are three
+ * implementations: in memory; JSON files under <data>/reports/<id>/ (the
+ * CLI, and what the dashboard reads); and Redis mirrored to those files
+ * (./redis-store.ts, the farm's). All of them share the record logic below
  * (applyOccurrence, mergeRecords, ...), so they agree on what a record means.
  *
  * Merging: an occurrence is filed under its signature's id, or under the
@@ -19,7 +20,7 @@
  * Open signatures (new, reported) are re-tested on every kernel added to the
  * farm: signaturesToRetest(store, kernel).
  *
- * Layout of the directory store, under <data>/signatures/:
+ * Layout of the directory store, under <data>/reports/ (signaturesRoot):
  *   <id>/signature.json   the SignatureRecord
  *   <id>/case.json        the first case that showed it (original)
  *   <id>/minimized.json   the minimized case, once there is one
@@ -235,8 +236,12 @@ export function applyStatus(r: SignatureRecord, status: SignatureStatus, change:
  * Base of the stores: the interface on top of four primitives (read, write,
  * remove a record, list ids), serialized by a mutex.
  */
-abstract class RecordStore implements SignatureStore {
+export abstract class RecordStore implements SignatureStore {
   private readonly mu = new Mutex();
+  /** Runs a read-modify-write alone: in this process (a mutex); a store shared by processes adds its own lock. */
+  protected exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.mu.run(fn);
+  }
   protected abstract read(id: string): Promise<SignatureRecord | undefined>;
   protected abstract write(r: SignatureRecord): Promise<void>;
   protected abstract remove(id: string): Promise<void>;
@@ -266,7 +271,7 @@ abstract class RecordStore implements SignatureStore {
   }
 
   record(o: Occurrence): Promise<RecordResult> {
-    return this.mu.run(async () => {
+    return this.exclusive(async () => {
       const at = o.at ?? Date.now();
       const s = o.signature;
       let r = await this.read(s.id);
@@ -291,7 +296,7 @@ abstract class RecordStore implements SignatureStore {
   }
 
   setStatus(id: string, status: SignatureStatus, change?: StatusChange): Promise<SignatureRecord> {
-    return this.mu.run(async () => {
+    return this.exclusive(async () => {
       const r = await this.must(id);
       applyStatus(r, status, change);
       await this.write(r);
@@ -300,7 +305,7 @@ abstract class RecordStore implements SignatureStore {
   }
 
   setReproduction(id: string, x: Omit<Reproduction, 'rate' | 'at'> & { at?: number }): Promise<SignatureRecord> {
-    return this.mu.run(async () => {
+    return this.exclusive(async () => {
       const r = await this.must(id);
       r.reproduction = { ...x, rate: x.runs ? x.reproduced / x.runs : 0, at: x.at ?? Date.now() };
       await this.write(r);
@@ -309,7 +314,7 @@ abstract class RecordStore implements SignatureStore {
   }
 
   recordRetest(id: string, x: Omit<Retest, 'at'> & { at?: number }): Promise<SignatureRecord> {
-    return this.mu.run(async () => {
+    return this.exclusive(async () => {
       const r = await this.must(id);
       r.retests[x.kernel] = { ...x, at: x.at ?? Date.now() };
       await this.write(r);
@@ -318,7 +323,7 @@ abstract class RecordStore implements SignatureStore {
   }
 
   alias(from: string, into: string): Promise<SignatureRecord> {
-    return this.mu.run(async () => {
+    return this.exclusive(async () => {
       const target = await this.must(into);
       const source = await this.resolve(from);
       if (source && source.id === target.id) return target;
@@ -375,15 +380,33 @@ export class MemorySignatureStore extends RecordStore {
 
 const CASE_FILE: Record<CaseRole, string> = { original: 'case.json', minimized: 'minimized.json' };
 
-/** JSON files under <data>/signatures/<id>/ (see the file comment). */
+/** JSON files under <data>/reports/<id>/ (see the file comment). */
 export class DirSignatureStore extends RecordStore {
-  /** `root` is <data>/signatures (signaturesRoot(dataDir)). */
+  /** `root` is <data>/reports (signaturesRoot(dataDir)). */
   constructor(readonly root: string) {
     super();
   }
 
   dir(id: string): string {
     return signatureDir(this.root, id);
+  }
+
+  /** The record file of exactly this id (no alias resolution), for stores layered on this one. */
+  readRecord(id: string): Promise<SignatureRecord | undefined> {
+    return this.read(id);
+  }
+  writeRecord(r: SignatureRecord): Promise<void> {
+    return this.write(r);
+  }
+  removeRecord(id: string): Promise<void> {
+    return this.remove(id);
+  }
+  /** Ids of the folders that hold a record or may (valid ids under root), sorted. */
+  recordIds(): Promise<string[]> {
+    return this.ids();
+  }
+  readCaseFile(id: string, role: CaseRole): Promise<Case | undefined> {
+    return this.readCase(id, role);
   }
 
   protected async read(id: string): Promise<SignatureRecord | undefined> {

@@ -117,9 +117,10 @@ describe('a campaign on the model end to end, two worker processes', () => {
     const sigs = await client.hgetall(`${ns}:sigs`);
     expect(Object.values(sigs).reduce((n, v) => n + Number(v), 0)).toBe(expected.length);
     for (const sig of Object.keys(sigs)) {
-      for (const f of ['report.json', 'report.md', 'case.json']) expect(existsSync(join(dataDir, 'reports', sig, f))).toBe(true);
-      const report = JSON.parse(readFileSync(join(dataDir, 'reports', sig, 'report.json'), 'utf8')) as { occurrences: number; targets: string[] };
-      expect(report).toMatchObject({ occurrences: Number(sigs[sig]), targets: [CORRUPT] });
+      for (const f of ['report.json', 'report.md', 'case.json', 'signature.json']) expect(existsSync(join(dataDir, 'reports', sig, f))).toBe(true);
+      const record = JSON.parse(readFileSync(join(dataDir, 'reports', sig, 'signature.json'), 'utf8')) as { count: number; targets: Record<string, unknown> };
+      expect(record.count).toBe(Number(sigs[sig]));
+      expect(Object.keys(record.targets)).toEqual([CORRUPT]);
     }
     expect(summary.signatures).toBe(Object.keys(sigs).length);
     // The corpus kept something, content-addressed.

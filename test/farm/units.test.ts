@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { UsageProblem, parseDuration, parsePositiveInt } from '../../coordinator/farm/cli-options.ts';
 import { BUILTIN_GENERATOR, CAMPAIGN_GENERATOR, CaseSource, builtinCase, indexSeed } from '../../coordinator/farm/case-source.ts';
 import { DEFAULT_RETENTION, dataDirUsage, loadRetention, sweepRetention } from '../../coordinator/farm/retention.ts';
-import { normalizeTitle, signature } from '../../coordinator/farm/signature.ts';
+import { signatureOf } from '../../coordinator/triage/signature.ts';
 import { fractionDone, statusText } from '../../coordinator/farm/progress.ts';
 import { emptyCounts } from '../../coordinator/farm/campaign-state.ts';
 import { validateCase } from '../../model/index.ts';
@@ -163,13 +163,12 @@ describe('case streams', () => {
 
 describe('signatures', () => {
   it('do not depend on addresses, numbers or the case', () => {
-    expect(normalizeTitle('BUG: unable to handle page fault for address: ffff8880deadbeef in loop_process_work+0x1a/0x3f0 [pid 1234]')).toBe(
-      normalizeTitle('BUG: unable to handle page fault for address: ffff888012345678 in loop_process_work+0x2b/0x3f0 [pid 99]'),
-    );
+    const crash = (title: string) => ({ kind: 'crash' as const, target: 'x', title, log: '', durationMs: 1 });
+    expect(signatureOf(crash('BUG: unable to handle page fault for address: ffff8880deadbeef')).id).toBe(signatureOf(crash('BUG: unable to handle page fault for address: ffff888012345678')).id);
     const d = (op: number) => ({ kind: 'divergence' as const, target: 'x', notes: [], durationMs: 1, divergences: [{ class: 'wrong-data' as const, dataClass: 'stale' as const, op, opKind: 'read', expected: '', observed: '', message: '' }] });
-    expect(signature(d(3))).toBe(signature(d(7)));
-    expect(signature({ kind: 'hang', target: 'x', title: 'INFO: task kworker/1:2 blocked for more than 120 seconds', log: '', durationMs: 1 })).toBe(
-      signature({ kind: 'hang', target: 'y', title: 'INFO: task kworker/0:1 blocked for more than 122 seconds', log: '', durationMs: 1 }),
+    expect(signatureOf(d(3)).id).toBe(signatureOf(d(7)).id);
+    expect(signatureOf({ kind: 'hang', target: 'x', title: 'INFO: task kworker/1:2 blocked for more than 120 seconds', log: '', durationMs: 1 }).id).toBe(
+      signatureOf({ kind: 'hang', target: 'y', title: 'INFO: task kworker/0:1 blocked for more than 122 seconds', log: '', durationMs: 1 }).id,
     );
   });
 });

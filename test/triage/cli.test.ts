@@ -112,7 +112,7 @@ describe('blockfarm minimize / bisect / repro', () => {
     const r = await blockfarm(['repro', sigId, '--target', 'model', '--runs', '2', '--data-dir', data]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/on model: shown in 0 of 2 runs of the minimized case/);
-    const rec = JSON.parse(readFileSync(join(data, 'signatures', sigId, 'signature.json'), 'utf8')) as { reproduction: { runs: number; reproduced: number }; retests: Record<string, unknown> };
+    const rec = JSON.parse(readFileSync(join(data, 'reports', sigId, 'signature.json'), 'utf8')) as { reproduction: { runs: number; reproduced: number }; retests: Record<string, unknown> };
     expect(rec.reproduction).toMatchObject({ runs: 2, reproduced: 0 });
     expect(Object.keys(rec.retests)).toEqual(['model']);
     expect((await blockfarm(['repro', sigId, '--standalone', '--data-dir', data])).code).toBe(2);

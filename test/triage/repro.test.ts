@@ -261,7 +261,8 @@ describe.skipIf(hostSkip)('reproducers on this kernel', () => {
     expect(r.stderr).toMatch(/check: fsck fs0/);
     expect(r.stdout).toMatch(/op 7 \(thread 1\) mmap-read f \[0, \+8192\): ok, 8192 bytes/);
     // The remount runs the layer's own commands, with the work directory repro.sh passed in.
-    expect(r.stdout).toMatch(/op 10 runs: umount \/.*\/mnt-fs0\n  op 10 runs: mount -t ext4 -o defaults \/dev\/loop\d+ \/.*\/mnt-fs0\nop 10 \(thread 0\) remount fs0 \(cycle, ext4\): ok, 0/);
+    // (in this order; the other thread's lines may come in between)
+    expect(r.stdout).toMatch(/op 10 runs: umount \/.*\/mnt-fs0\n(?:.*\n)*?  op 10 runs: mount -t ext4 -o defaults \/dev\/loop\d+ \/.*\/mnt-fs0\n(?:.*\n)*?op 10 \(thread 0\) remount fs0 \(cycle, ext4\): ok, 0/);
     expect(r.stdout).toMatch(/op 11 \(thread 0\) read f \[4096, \+8192\) psync O_DIRECT: ok, 8192 bytes/);
     expect(r.stdout).toMatch(/final: 'f' is 12288 bytes/);
   }, 120_000);

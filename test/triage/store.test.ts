@@ -119,8 +119,8 @@ describe('data directory store', () => {
     const s = new DirSignatureStore(signaturesRoot(d));
     const a = sig('WARNING in ext4_evict_inode');
     await s.record({ signature: a, target: 'host', theCase: aCase });
-    expect(readdirSync(join(d, 'signatures'))).toEqual([a.id]);
-    expect(readdirSync(join(d, 'signatures', a.id)).sort()).toEqual(['case.json', 'signature.json']);
+    expect(readdirSync(join(d, 'reports'))).toEqual([a.id]);
+    expect(readdirSync(join(d, 'reports', a.id)).sort()).toEqual(['case.json', 'signature.json']);
     for (const bad of ['../etc', 'a/b', '..', '.hidden', 'A-B', '']) {
       expect(await s.get(bad)).toBeUndefined();
       await expect(s.putCase(bad, 'minimized', aCase)).rejects.toThrow(/not a signature id/);

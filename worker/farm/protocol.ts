@@ -49,7 +49,7 @@
  * ## triage job (queue triage, job name 'divergence' | 'crash' | 'hang')
  * data: TriageJobData
  *   v, coordinator, campaign, target, worker, execJob (the exec job id)
- *   caseId, signature (see coordinator/farm/signature.ts), scenarios
+ *   caseId, signature (coordinator/triage/signature.ts: signatureOf(outcome, case).id), scenarios
  *   outcome        the RunOutcome (divergence, crash or hang)
  *   case           the case JSON
  *

@@ -7,7 +7,7 @@
  * shows a finding, minimizes it there (coordinator/triage/minimize.ts):
  * progress on stderr, the minimized case written to --out (default
  * FILE with .min.json), a summary on stdout (--json: one object). With
- * --report the finding is also filed under <data>/signatures/ and its report
+ * --report the finding is also filed under <data>/reports/ and its report
  * folder written (report.md, repro.sh, repro.c...). The farm minimizes on
  * its workers instead; this is the local form.
  *

@@ -1,6 +1,6 @@
 /**
  * `blockfarm triage [--data-dir D] [--status S] [--json]`: the signatures
- * found so far (<data>/signatures/), most recently seen first: id, status,
+ * found so far (<data>/reports/), most recently seen first: id, status,
  * count, kernels, targets, reproduction rate, last seen, title.
  * `--set-status SIG=STATUS [--fixed-in KERNEL] [--note TEXT]` changes a
  * signature's lifecycle status (new, reported, fixed, invalid, suppressed).

@@ -33,7 +33,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KernelConfig } from './config.ts';
 import { cacheRoot } from './paths.ts';
-import { runTool } from './proc.ts';
+import { type MachineCheck, type ProbeEnv, checkFile, checkTool } from '../machine.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const CONFIGS_DIR = path.join(HERE, 'configs');
@@ -281,7 +281,7 @@ export async function buildKernel(name: string, opts: BuildKernelOptions): Promi
   const lastPath = path.join(buildDir, 'last-build.json');
   const last = JSON.parse(await readFile(lastPath, 'utf8').catch(() => '{}')) as { objects?: number };
   try {
-    const fragments = [...(opts.farmFragments ?? FUZZ_FRAGMENTS), ...(opts.fragments ?? [])];
+    const fragments = [...(opts.farmFragments ?? FUZZ_FRAGMENTS), ...(opts.fragments ?? [])].map((f) => path.resolve(f));
     for (const f of fragments) if (!(await exists(f))) throw new KernelBuildError(`--config-fragment ${f}: no such file`, 'input', true);
     run.note(`build ${name}: ${JSON.stringify({ source: opts.source, patches: opts.patches ?? [], fragments, base: opts.base ?? 'defconfig', debugInfo: Boolean(opts.debugInfo) })}`);
 
@@ -362,15 +362,13 @@ export async function buildKernel(name: string, opts: BuildKernelOptions): Promi
   }
 }
 
-/** Whether this machine has the tools a kernel build needs, with the Debian packages that provide the missing ones. */
-export async function buildToolsMissing(): Promise<string[]> {
-  const missing: string[] = [];
-  for (const [tool, pkg] of [['make', 'make'], ['gcc', 'gcc'], ['bc', 'bc'], ['bison', 'bison'], ['flex', 'flex'], ['perl', 'perl']] as const) {
-    const r = await runTool('sh', ['-c', `command -v ${tool}`]).catch(() => undefined);
-    if (!r || r.code !== 0) missing.push(pkg);
-  }
-  if (!(await exists('/usr/include/libelf.h'))) missing.push('libelf-dev');
-  if (!(await exists('/usr/include/openssl/ssl.h'))) missing.push('libssl-dev');
-  return missing;
+/** What `kernels build` needs from this machine, for `blockfarm doctor` (optional: the qemu target runs without own builds). */
+export async function kernelBuildChecks(env: ProbeEnv): Promise<MachineCheck[]> {
+  const tools = await Promise.all((['make', 'bc', 'bison', 'flex', 'perl'] as const).map((t) => checkTool(t, t, env, true)));
+  const files = await Promise.all([
+    checkFile('libelf headers (kernels build)', '/usr/include/libelf.h', 'libelf-dev', env),
+    checkFile('openssl headers (kernels build)', '/usr/include/openssl/ssl.h', 'libssl-dev', env),
+    checkFile(`Debian kernel source (kernels build --debian-source)`, DEBIAN_SOURCE_TARBALL, DEBIAN_SOURCE_PACKAGE, env),
+  ]);
+  return [...tools.map((c) => ({ ...c, what: `${c.what} (kernels build)` })), ...files.map((c) => ({ ...c, optional: true }))];
 }
-

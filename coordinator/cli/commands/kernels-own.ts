@@ -2,7 +2,8 @@
  * Own kernels for the qemu target (infra/kernels/custom.ts, build.ts):
  *
  *   blockfarm kernels add NAME --kernel PATH [--modules DIR] [--config PATH] [--system-map PATH] [--force] [--no-boot-check]
- *   blockfarm kernels build NAME (--source DIR | --debian-source) [--patch FILE...] [--config-fragment FILE...] [--debug-info] [--jobs N] [--no-boot-check]
+ *   blockfarm kernels build NAME (--source DIR | --debian-source) [--patch FILE...] [--config-fragment FILE...]
+ *                           [--base defconfig|tinyconfig|FILE] [--no-fuzz-config] [--debug-info] [--jobs N] [--no-boot-check]
  *   blockfarm kernels remove NAME
  *
  * add copies the kernel into the cache under NAME and, unless told not to,
@@ -17,7 +18,7 @@
  */
 import type { Command } from 'commander';
 import { EXIT } from '../../../model/index.ts';
-import { type BuildKernelOptions, KernelBuildError, buildKernel } from '../../../infra/kernels/build.ts';
+import { type BuildKernelOptions, FUZZ_FRAGMENTS, KernelBuildError, buildKernel } from '../../../infra/kernels/build.ts';
 import { KernelAddError, addKernel, kernelNameProblem, removeKernel } from '../../../infra/kernels/custom.ts';
 import { ToolMissingError } from '../../../infra/kernels/proc.ts';
 import type { FetchedKernel } from '../../../infra/kernels/store.ts';
@@ -112,6 +113,7 @@ export interface KernelsBuildFlags {
   configFragment?: string[];
   base?: string;
   debugInfo?: boolean;
+  fuzzConfig?: boolean;
   jobs?: string;
   force?: boolean;
   bootCheck?: boolean;
@@ -140,6 +142,8 @@ export async function kernelsBuildCommand(name: string, flags: KernelsBuildFlags
     progress: (line) => ctx.err(`kernels build: ${line}`),
   };
   if (flags.base) opts.base = flags.base;
+  // Without the fuzzing configuration: what the QEMU target needs to boot, and the user's fragments.
+  if (flags.fuzzConfig === false) opts.farmFragments = [FUZZ_FRAGMENTS[0]!];
   if (jobs !== undefined) opts.jobs = jobs;
   let k: FetchedKernel;
   try {
@@ -196,6 +200,7 @@ export function registerOwnKernels(kernels: Command, host: CommandHost): void {
     .option('--config-fragment <file>', 'config lines merged last; repeatable', collect)
     .option('--base <config>', 'the base configuration: defconfig (default) or tinyconfig, on which the farm fragments are merged')
     .option('--debug-info', 'build with DWARF (file:line in reports; much slower and larger)')
+    .option('--no-fuzz-config', 'leave out infra/kernels/configs/fuzz.config (KASAN, lockdep, the block stack): only what booting in the QEMU target needs, plus your fragments')
     .option('--jobs <n>', 'make -j (default: the number of CPUs)')
     .option('--no-boot-check', 'register without booting it once')
     .addHelpText('after', '\nExit codes: 0 built and registered, 2 bad input or the tree does not build, 3 QEMU missing, 4 a tool or this machine failed.')

@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { buildGuestImage, GuestBuildError } from '../../../infra/guest/build.ts';
 import { GUEST_TOOLS } from '../../../infra/guest/contents.ts';
+import { kernelBuildChecks } from '../../../infra/kernels/build.ts';
 import { KernelConfig } from '../../../infra/kernels/config.ts';
 import { parseKernelId } from '../../../infra/kernels/id.ts';
 import { cacheRoot } from '../../../infra/kernels/paths.ts';
@@ -130,6 +131,7 @@ export const qemuTargetFactory: TargetFactory = {
       ...guestTools,
       setpriv,
       await kvmCheck(),
+      ...(await kernelBuildChecks(env)),
     ];
   },
 };

@@ -53,7 +53,8 @@ export async function smallCampaign(label: string, seed = 11): Promise<CampaignF
       '--data-dir', dataDir, '--workers', '1', '--campaign-seed', String(seed), '--no-seeds',
     ]);
     const { code } = await p.exited;
-    if (code !== 1) throw new Error(`the campaign should end with findings (exit 1), got ${code}: ${p.stderr().slice(-2000)}`);
+    if (code !== 1 || !/\d+ finding\(s\) in \d+ distinct signature/.test(p.stdout()))
+      throw new Error(`the campaign should end with findings (exit 1 and its summary), got exit ${code}: ${p.stdout().slice(-1000)} ${p.stderr().slice(-2000)}`);
     const campaign = `seed-${seed}`;
     const dir = join(dataDir, 'divergences', campaign, 'testonly_corrupt-model');
     const files = (await fsp.readdir(dir)).filter((f) => f.endsWith('.json')).sort();

@@ -16,9 +16,9 @@
 import { type Case, type CaseInput, validateCase } from '../../model/index.ts';
 import { loadSeedCases } from '../../corpus/seeds.ts';
 import { type CaseEnvelope, type CaseOrigin, caseId } from '../../worker/farm/protocol.ts';
-import { targetKind } from '../../worker/farm/target-defaults.ts';
 import { type ScenarioTag, classifyCase } from '../classify/scenarios.ts';
-import { type GenerateOptions, SUPPORTS, generateCase, mutateCase } from '../generate/index.ts';
+import { type GenerateOptions, type Supports, generateCase, mutateCase } from '../generate/index.ts';
+import { kindSupports } from './buildable.ts';
 
 /** mulberry32 over a 32-bit seed. */
 export function rng(seed: number): () => number {
@@ -44,22 +44,28 @@ export function indexSeed(seed: number, i: number, salt = 0): number {
 export interface GeneratorApi {
   /** 'generator' or 'builtin'. */
   name: string;
-  /** Case `index` of campaign `seed`, valid, for a target like `target`. */
-  generate(seed: number, index: number, target: string): Case;
-  mutate(c: Case, seed: number, target: string): Case;
+  /**
+   * Case `index` of campaign `seed`, valid, for a target like `target`, using
+   * only what `supports` allows (default: the target kind's).
+   */
+  generate(seed: number, index: number, target: string, supports?: Supports): Case;
+  mutate(c: Case, seed: number, target: string, supports?: Supports): Case;
   classify(c: Case): ScenarioTag[];
 }
 
-/** What the generator may use for a target of this kind: only cases a target can build go to it. */
-export function generateOptionsFor(target: string): GenerateOptions {
-  const kind = targetKind(target);
-  return { supports: kind === 'host' ? SUPPORTS.host : kind === 'qemu' ? SUPPORTS.qemu : SUPPORTS.all };
+/**
+ * What the generator may use for a target: the kind's supports
+ * (./buildable.ts kindSupports), or narrower ones the coordinator worked out
+ * for the target's kernel (./buildable.ts buildableFor).
+ */
+export function generateOptionsFor(target: string, supports?: Supports): GenerateOptions {
+  return { supports: supports ?? kindSupports(target) };
 }
 
 export const CAMPAIGN_GENERATOR: GeneratorApi = {
   name: 'generator',
-  generate: (seed, index, target) => generateCase(seed, index, generateOptionsFor(target)),
-  mutate: (c, seed, target) => mutateCase(c, seed, generateOptionsFor(target)),
+  generate: (seed, index, target, supports) => generateCase(seed, index, generateOptionsFor(target, supports)),
+  mutate: (c, seed, target, supports) => mutateCase(c, seed, generateOptionsFor(target, supports)),
   classify: (c) => classifyCase(c),
 };
 
@@ -142,6 +148,8 @@ export interface CaseSourceOptions {
    */
   mutationRate?: number;
   corpus?: CorpusView;
+  /** What the target can build. @defaultValue the target kind's (./buildable.ts) */
+  supports?: Supports;
   /**
    * Seed cases run first (indexes 0..k-1), e.g. corpus/seeds.
    * @defaultValue none
@@ -174,7 +182,7 @@ export class CaseSource {
       const seed = attempt === 0 ? this.opts.seed : indexSeed(this.opts.seed, index, attempt);
       let c: Case | undefined;
       try {
-        c = this.opts.generator.generate(seed, index, this.opts.target);
+        c = this.opts.generator.generate(seed, index, this.opts.target, this.opts.supports);
       } catch {
         c = undefined;
       }
@@ -204,7 +212,7 @@ export class CaseSource {
         const parent = await this.opts.corpus!.at(Math.floor(r() * corpusSize));
         if (parent) {
           try {
-            const m = this.opts.generator.mutate(parent.case, indexSeed(this.opts.seed, i, 13), this.opts.target);
+            const m = this.opts.generator.mutate(parent.case, indexSeed(this.opts.seed, i, 13), this.opts.target, this.opts.supports);
             const v = validateCase(m);
             if (v.ok) {
               out.push(this.envelope(v.value, i, 'mutated', parent.id));

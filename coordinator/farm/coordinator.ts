@@ -34,7 +34,8 @@ import {
 import { liveWorkers } from '../../worker/farm/registry.ts';
 import { targetDefaults } from '../../worker/farm/target-defaults.ts';
 import { type CampaignBudget, CampaignState, type CountField, type Counts, type InflightEntry } from './campaign-state.ts';
-import { CaseSource, type CorpusView, type GeneratorApi, generatorNamed, seedCases } from './case-source.ts';
+import { BUILTIN_GENERATOR, CaseSource, type CorpusView, type GeneratorApi, generatorNamed, seedCases } from './case-source.ts';
+import { buildableFor } from './buildable.ts';
 import { CorpusStore, keepKeys } from '../../corpus/store/index.ts';
 import { DataDir, writeAtomic } from './data-dir.ts';
 import { type RetentionPolicy, loadRetention, sweepRetention } from './retention.ts';
@@ -918,7 +919,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.inflight = await state.inflight();
       this.cursors = await state.cursors();
       const seeds = this.opts.seeds ? seedCases() : undefined;
-      for (const t of this.opts.targets)
+      for (const t of this.opts.targets) {
+        // Only cases the target can build go to it: the kind's supports, narrowed to its kernel where this machine knows it.
+        const buildable = this.generator === BUILTIN_GENERATOR ? undefined : await buildableFor(t);
+        if (buildable?.dropped.length)
+          this.log.info({ target: t, basis: buildable.basis, dropped: buildable.dropped }, `${t}: generating no ${buildable.dropped.map((d) => d.kind).join(', ')} layers (${buildable.dropped[0]!.why})`);
         this.sources.set(
           t,
           new CaseSource({
@@ -927,9 +932,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
             generator: this.generator,
             mutationRate: this.opts.mutationRate,
             corpus: this.corpusView(),
+            ...(buildable ? { supports: buildable.supports } : {}),
             ...(seeds ? { seeds } : {}),
           }),
         );
+      }
       await this.indexCorpus();
       this.elapsedBase = state.meta.elapsedMs;
       this.runStart = Date.now();

@@ -14,9 +14,17 @@
  *   <c>:counts:<enc target>     hash: queued executed pass divergence crash hang unsupported
  *                               infraError refused failed cancelled lost targetMs wallMs batches rate
  *   <c>:scenarios:<enc target>  hash: S1..S5 | none -> cases executed
+ *   <c>:sigs                    set: signature ids of this campaign's findings
  * Shared by the campaigns of a namespace:
- *   <ns>:corpus                 zset: case id -> time added (ms); the files are in the data directory
- *   <ns>:outcome-classes        set of outcome classes seen (./signature.ts)
+ *   <ns>:corpus                 zset: corpus hash (64 hex, corpus/store) -> time added (ms); the
+ *                               case files are in <data dir>/corpus
+ *   <ns>:corpus-keys            set: the keep keys seen (corpus/store/policy.ts keepKeys: new
+ *                               signatures and outcome classes); a case showing an unseen key is kept
+ *
+ * Readers (the dashboard, coordinator/dashboard/read-model.ts) use only the
+ * read side, which stays stable: CampaignState.list, CampaignState.load,
+ * state.meta, state.counts(target), state.scenarios(target),
+ * state.inflight(), state.cursors(), and the keys above. They never write.
  *
  * Lua script applyResult (atomic and idempotent: a result is counted once,
  * whatever crashes or repeats around it):

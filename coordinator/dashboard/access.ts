@@ -6,6 +6,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
+import { UsageProblem } from '../farm/cli-options.ts';
 
 export const TOKEN_ENV = 'BLOCKFARM_DASHBOARD_TOKEN';
 export const TOKEN_COOKIE = 'blockfarm_dashboard_token';
@@ -52,4 +53,11 @@ export function cookieValue(header: string | undefined, name: string): string | 
 export function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return m?.[1];
+}
+
+/** A TCP port from an option value (0 = any free port); a usage problem otherwise. */
+export function parsePort(text: string, what = '--port'): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > 65535) throw new UsageProblem(`${what}: '${text}' is not a TCP port (0-65535)`);
+  return n;
 }

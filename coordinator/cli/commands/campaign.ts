@@ -24,6 +24,8 @@ import { redactUrl } from '../../../infra/redis/connection.ts';
 import { farmErrorExit } from '../../farm/cli-errors.ts';
 import { defaultTargets, parsePositiveInt, parseTargets, redisUrlFrom } from '../../farm/cli-options.ts';
 import { LocalFarm } from '../../farm/local-farm.ts';
+import { checkDashboardPort, startEmbeddedDashboard } from '../../dashboard/embedded.ts';
+import type { DashboardServer } from '../../dashboard/server.ts';
 import { ProgressDisplay, barAwareLogger } from '../../farm/progress.ts';
 import { runCampaign } from '../../farm/run-campaign.ts';
 import type { CliContext, CommandHost } from '../context.ts';
@@ -40,6 +42,7 @@ async function campaignCommand(o: CampaignCliOptions, ctx: CliContext): Promise<
   const display = new ProgressDisplay(tty, ctx.log);
   const log = tty ? barAwareLogger(display, { name: 'campaign', ...(ctx.log.level === 'debug' ? { level: 'debug' as const } : {}) }) : ctx.log;
   let farm: LocalFarm | undefined;
+  let dashboard: DashboardServer | undefined;
   try {
     const url = redisUrlFrom(o.redis);
     const allowHost = Boolean(o.allowHost);
@@ -52,8 +55,10 @@ async function campaignCommand(o: CampaignCliOptions, ctx: CliContext): Promise<
     }
     const base = coordinatorOptionsFrom({ ...o, ...(o.duration === undefined && o.cases === undefined ? { duration: DEFAULT_CAMPAIGN_DURATION } : {}) });
     const concurrency = o.workers !== undefined ? parsePositiveInt(o.workers, '--workers', 0) : undefined;
+    checkDashboardPort(o.dashboard);
     farm = new LocalFarm({ dataDir: o.dataDir, ...(url ? { redisUrl: url } : {}), targets, ...(concurrency !== undefined ? { concurrency } : {}), allowHost, namespace: base.namespace!, log });
     await farm.start();
+    if (o.dashboard !== undefined) dashboard = await startEmbeddedDashboard({ port: o.dashboard, redisUrl: farm.url, dataDir: o.dataDir, namespace: base.namespace!, log });
     log.info({ redis: url ? redactUrl(url) : `private (pid ${farm.redisPid})`, targets, workers: farm.workers.length }, 'farm up');
     const { code } = await runCampaign({ ...base, redisUrl: farm.url, targets, log }, ctx, { json: Boolean(o.json), display });
     return code;
@@ -64,6 +69,7 @@ async function campaignCommand(o: CampaignCliOptions, ctx: CliContext): Promise<
     ctx.err(`blockfarm campaign: ${known.line}`);
     return known.code;
   } finally {
+    await dashboard?.close();
     await farm?.stop();
   }
 }

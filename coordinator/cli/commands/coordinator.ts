@@ -19,6 +19,8 @@ import { DEFAULT_NAMESPACE } from '../../../worker/farm/protocol.ts';
 import { farmErrorExit } from '../../farm/cli-errors.ts';
 import { UsageProblem, checkNamespace, parseDuration, parsePositiveInt, parseRate, parseSeed, parseTargets, redisUrlFrom } from '../../farm/cli-options.ts';
 import type { CoordinatorOptions } from '../../farm/coordinator.ts';
+import { checkDashboardPort, startEmbeddedDashboard } from '../../dashboard/embedded.ts';
+import type { DashboardServer } from '../../dashboard/server.ts';
 import { DEFAULT_DATA_DIR, DataDirLock } from '../../farm/data-dir.ts';
 import { ProgressDisplay, barAwareLogger } from '../../farm/progress.ts';
 import { runCampaign } from '../../farm/run-campaign.ts';
@@ -40,6 +42,8 @@ export interface FarmCampaignCliOptions {
   allowHost?: boolean;
   json?: boolean;
   redisGrace: string;
+  /** Also serve the dashboard on this port. */
+  dashboard?: string;
 }
 
 /** The coordinator's options from the command line (everything but the Redis URL and the targets). */
@@ -78,7 +82,8 @@ export function addCampaignOptions(cmd: Command): Command {
     .option('--generator <which>', 'auto (the case generator of this build) or builtin (a small stand-in)')
     .option('--no-seeds', 'do not start with the seed cases of corpus/seeds')
     .option('--redis-grace <time>', 'stop (exit 4) when Redis has been unreachable this long', '20s')
-    .option('--json', 'print the summary as one JSON object on stdout');
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .option('--dashboard <port>', 'also serve the dashboard on this port of 127.0.0.1 (BLOCKFARM_DASHBOARD_HOST and BLOCKFARM_DASHBOARD_TOKEN to bind elsewhere)');
 }
 
 async function coordinatorCommand(o: FarmCampaignCliOptions, ctx: CliContext): Promise<number> {
@@ -86,13 +91,16 @@ async function coordinatorCommand(o: FarmCampaignCliOptions, ctx: CliContext): P
   const display = new ProgressDisplay(tty, ctx.log);
   const log = tty ? barAwareLogger(display, { name: 'coordinator', ...(ctx.log.level === 'debug' ? { level: 'debug' as const } : {}) }) : ctx.log;
   const lock = new DataDirLock(o.dataDir);
+  let dashboard: DashboardServer | undefined;
   try {
     const url = redisUrlFrom(o.redis);
     if (!url) throw new UsageProblem('--redis URL (or BLOCKFARM_REDIS_URL) is required; `blockfarm campaign` runs a private Redis instead');
     const targets = await parseTargets(o.targets?.length ? o.targets : ['model'], { allowHost: true });
     const base = coordinatorOptionsFrom(o);
+    checkDashboardPort(o.dashboard);
     await lock.acquire();
     log.info({ redis: redactUrl(url), targets }, 'coordinator starting');
+    if (o.dashboard !== undefined) dashboard = await startEmbeddedDashboard({ port: o.dashboard, redisUrl: url, dataDir: o.dataDir, namespace: base.namespace!, log });
     const { code } = await runCampaign({ ...base, redisUrl: url, targets, log }, ctx, { json: Boolean(o.json), display });
     return code;
   } catch (err) {
@@ -102,6 +110,7 @@ async function coordinatorCommand(o: FarmCampaignCliOptions, ctx: CliContext): P
     ctx.err(`blockfarm coordinator: ${known.line}`);
     return known.code;
   } finally {
+    await dashboard?.close();
     await lock.release();
   }
 }

@@ -13,7 +13,7 @@
 import type { Command } from 'commander';
 import { EXIT } from '../../../model/index.ts';
 import { DEFAULT_NAMESPACE } from '../../../worker/farm/protocol.ts';
-import { TOKEN_ENV } from '../../dashboard/access.ts';
+import { TOKEN_ENV, parsePort } from '../../dashboard/access.ts';
 import { DashboardRefused, DashboardServer } from '../../dashboard/server.ts';
 import { farmErrorExit } from '../../farm/cli-errors.ts';
 import { UsageProblem, checkNamespace, redisUrlFrom } from '../../farm/cli-options.ts';
@@ -30,13 +30,6 @@ interface DashboardCliOptions {
   host: string;
   token?: string;
   namespace: string;
-}
-
-/** The port from an option value (0 = any free port). */
-export function parsePort(text: string, what = '--port'): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || n > 65535) throw new UsageProblem(`${what}: '${text}' is not a TCP port (0-65535)`);
-  return n;
 }
 
 async function dashboardCommand(o: DashboardCliOptions, ctx: CliContext): Promise<number> {

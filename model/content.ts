@@ -17,25 +17,34 @@
  */
 export type Source = { t: 'zero' } | { t: 'any' } | { t: 'error' } | { t: 'noise' } | { t: 'op'; op: number; delta: number };
 
+export type OpSource = Extract<Source, { t: 'op' }>;
+
 export class SrcSet {
   readonly any: boolean;
   readonly error: boolean;
   readonly zero: boolean;
   /** Damaged bytes (dm-flakey corrupt_bio_byte): garbage or zeroes, never another op's data. */
   readonly noise: boolean;
-  /** Op sources, by "op@delta". */
-  readonly ops: ReadonlyMap<string, { op: number; delta: number }>;
+  /** How many op sources the set has. */
+  readonly opCount: number;
+  /** The first op source in the set's order (the one `ops` lists first), if any. */
+  readonly firstOp: OpSource | undefined;
   /** Unions with other sets of the same table, memoised (see SetTable.union). */
   unionCache: Map<SrcSet, SrcSet> | undefined;
-  constructor(readonly key: string, readonly items: readonly Source[]) {
+  /** Made on first use: most sets (one op each) are only asked about their first op. */
+  private opsByKey: Map<string, { op: number; delta: number }> | undefined;
+  private keyText: string | undefined;
+  constructor(key: string | undefined, readonly items: readonly Source[]) {
     let any = false;
     let error = false;
     let zero = false;
     let noise = false;
-    const ops = new Map<string, { op: number; delta: number }>();
+    let opCount = 0;
+    let firstOp: OpSource | undefined;
     for (const s of items) {
-      if (s.t === 'op') ops.set(sourceKey(s), { op: s.op, delta: s.delta });
-      else if (s.t === 'any') any = true;
+      if (s.t === 'op') {
+        if (opCount++ === 0) firstOp = s;
+      } else if (s.t === 'any') any = true;
       else if (s.t === 'error') error = true;
       else if (s.t === 'zero') zero = true;
       else noise = true;
@@ -44,7 +53,21 @@ export class SrcSet {
     this.error = error;
     this.zero = zero;
     this.noise = noise;
-    this.ops = ops;
+    this.opCount = opCount;
+    this.firstOp = firstOp;
+    this.keyText = key;
+  }
+  /** The sources' keys joined: equal sets have equal keys. */
+  get key(): string {
+    return (this.keyText ??= this.items.map(sourceKey).join('|'));
+  }
+  /** Op sources, by "op@delta", in the set's order. */
+  get ops(): ReadonlyMap<string, { op: number; delta: number }> {
+    if (!this.opsByKey) {
+      this.opsByKey = new Map();
+      for (const s of this.items) if (s.t === 'op') this.opsByKey.set(sourceKey(s), { op: s.op, delta: s.delta });
+    }
+    return this.opsByKey;
   }
   /** Reading here must fail. */
   get mustError(): boolean {
@@ -56,10 +79,7 @@ export class SrcSet {
   }
   hasOp(op: number, delta: number): boolean {
     if (this.any) return true;
-    if (this.ops.size === 1) {
-      const only = this.ops.values().next().value!;
-      return only.op === op && only.delta === delta;
-    }
+    if (this.opCount <= 1) return this.firstOp !== undefined && this.firstOp.op === op && this.firstOp.delta === delta;
     return this.ops.has(`${op}@${delta}`);
   }
   toString(): string {
@@ -103,6 +123,7 @@ export class SetTable {
     let list = dedupe(items);
     // 'any' already allows every value: keep it (and 'error', which is not a value) only.
     if (list.some((s) => s.t === 'any')) list = list.filter((s) => s.t === 'any' || s.t === 'error');
+    if (list.length === 1 && list[0]!.t === 'op') return this.op(list[0]!.op, list[0]!.delta);
     list.sort((a, b) => (sourceKey(a) < sourceKey(b) ? -1 : 1));
     const key = list.map(sourceKey).join('|');
     let set = this.sets.get(key);
@@ -113,11 +134,16 @@ export class SetTable {
     return set;
   }
 
-  /** The set {op `op` at `delta`}: the same set of([{ t: 'op', op, delta }]) gives, without the general path. */
+  /** The set {op `op` at `delta`}: the one set of([{ t: 'op', op, delta }]) gives (of() comes here for it). */
   op(op: number, delta = 0): SrcSet {
     if (delta === 0) {
-      const cached = this.opSets[op];
-      if (cached) return cached;
+      // By op id: no key to build for the set every write stores.
+      let set = this.opSets[op];
+      if (!set) {
+        set = new SrcSet(undefined, [{ t: 'op', op, delta: 0 }]);
+        this.opSets[op] = set;
+      }
+      return set;
     }
     const key = `${op}@${delta}`;
     let set = this.sets.get(key);
@@ -125,7 +151,6 @@ export class SetTable {
       set = new SrcSet(key, [{ t: 'op', op, delta }]);
       this.sets.set(key, set);
     }
-    if (delta === 0) this.opSets[op] = set;
     return set;
   }
 
@@ -142,7 +167,7 @@ export class SetTable {
 
   /** The same sources seen from content that moved by `d` bytes (collapse: d < 0, insert: d > 0). */
   moved(a: SrcSet, d: number): SrcSet {
-    if (d === 0 || a.ops.size === 0) return a;
+    if (d === 0 || a.opCount === 0) return a;
     return this.of(a.items.map((s) => (s.t === 'op' ? { t: 'op', op: s.op, delta: s.delta - d } : s)));
   }
 

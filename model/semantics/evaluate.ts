@@ -14,8 +14,8 @@
  *   one (these ops hold the inode lock, so they are atomic), pruned by the
  *   observed results, and the surviving end states are joined.
  */
-import { ExtentMap } from '../content.ts';
-import type { FinalContent, Observation, OpResult } from '../observation.ts';
+import { ExtentMap, type Piece } from '../content.ts';
+import type { FinalContent, Observation, ObservedExtent, OpResult } from '../observation.ts';
 import type { Op } from '../ops/index.ts';
 import type { Divergence } from '../verdict.ts';
 import type { CaseModel } from './case-model.ts';
@@ -60,22 +60,35 @@ export function predict(model: CaseModel): { results: OpResult[]; world: World }
 function canonical(op: Op, e: Expected): OpResult {
   if (e.mustSignal) return { op: op.id, ret: -1, signal: 'SIGBUS' };
   if (e.success && e.counts.length) {
-    const k = Math.max(...e.counts);
+    let k = e.counts[0]!;
+    for (const c of e.counts) if (c > k) k = c;
     if (!e.read || k === 0) return { op: op.id, ret: k };
     const pieces = e.read.pieces(k);
     let stop = false;
     for (const p of pieces) if (p[2].mustError) stop = true;
-    if (!stop) {
-      const at = e.read.offset;
-      const data: NonNullable<OpResult['data']> = [];
-      for (const [s, en, v] of pieces)
-        data.push({ offset: s - at, length: en - s, src: v.ops.size ? { ...v.ops.values().next().value! } : v.zero ? 'zero' : 'unknown' });
-      return { op: op.id, ret: k, data: mergeRuns(data) };
-    }
+    if (!stop) return { op: op.id, ret: k, data: runsOf(pieces, e.read.offset, false) };
   }
   if (e.errnos.length) return { op: op.id, ret: -1, errno: e.errnos.includes('EIO') ? 'EIO' : e.errnos[0]! };
   if (e.signal) return { op: op.id, ret: -1, signal: 'SIGBUS' };
   return { op: op.id, ret: 0 };
+}
+
+/**
+ * The runs a target that returns the first source of every piece reports
+ * (offsets relative to `at`), neighbours with the same source merged.
+ * `final`: content read back, where an unreadable block is an 'error' run.
+ */
+function runsOf(pieces: readonly Piece[], at: number, final: boolean): ObservedExtent[] {
+  const out: ObservedExtent[] = [];
+  let last: ObservedExtent | undefined;
+  for (const [s, en, v] of pieces) {
+    const first = v.firstOp;
+    const src: ObservedExtent['src'] = first ? { op: first.op, delta: first.delta } : v.zero ? 'zero' : final && v.mustError ? 'error' : 'unknown';
+    // Pieces tile their range, so each one starts where the last ended.
+    if (last && sameSrc(last.src, src)) last.length += en - s;
+    else out.push((last = { offset: s - at, length: en - s, src }));
+  }
+  return out;
 }
 
 type RunSrc = string | { op: number; delta: number };
@@ -83,16 +96,6 @@ type RunSrc = string | { op: number; delta: number };
 function sameSrc(a: RunSrc, b: RunSrc): boolean {
   if (typeof a === 'string' || typeof b === 'string') return a === b;
   return a.op === b.op && a.delta === b.delta;
-}
-
-function mergeRuns<T extends { offset: number; length: number; src: RunSrc }>(runs: T[]): T[] {
-  const out: T[] = [];
-  for (const r of runs) {
-    const last = out[out.length - 1];
-    if (last && last.offset + last.length === r.offset && sameSrc(last.src, r.src)) last.length += r.length;
-    else out.push({ ...r });
-  }
-  return out;
 }
 
 export function judge(model: CaseModel, obs: Observation): Judgement {
@@ -430,12 +433,7 @@ export function predictedFinal(model: CaseModel, world: World): Record<string, F
   for (const id of finalObjects(model, world)) {
     const o = world.get(id);
     const size = Math.max(...o.sizes);
-    const extents = o.content.pieces(0, size).map(([s, e, v]) => ({
-      offset: s,
-      length: e - s,
-      src: v.ops.size ? { ...v.ops.values().next().value! } : v.zero ? ('zero' as const) : v.mustError ? ('error' as const) : ('unknown' as const),
-    }));
-    out[id] = { size, extents: mergeRuns(extents) };
+    out[id] = { size, extents: runsOf(o.content.pieces(0, size), 0, true) };
   }
   return out;
 }

@@ -120,6 +120,19 @@ describe('layer kinds in the guest', () => {
     await expectPass([{ id: 'sd', kind: 'scsi-debug', size: 32 * MiB, logicalBlockSize: 4096, dif: 3, dix: true, guard: 'ip' }], io('sd'));
   }, 60_000);
 
+  it('ext4, xfs and btrfs: files written and read through the page cache and directly, and a buffered loop device on one', async () => {
+    for (const type of ['ext4', 'xfs', 'btrfs'] as const) {
+      await expectPass(
+        [disk('d', type === 'xfs' ? 320 * MiB : type === 'btrfs' ? 128 * MiB : 64 * MiB), { id: 'fs', kind: 'fs', on: 'd', type }, { id: 'f', kind: 'file', on: 'fs', name: 'f', size: 4 * MiB }],
+        [...io('f'), { kind: 'fsync', id: 7, target: 'f' }],
+      );
+    }
+    await expectPass(
+      [disk('d', 64 * MiB, 4096), { id: 'fs', kind: 'fs', on: 'd', type: 'ext4' }, { id: 'f', kind: 'file', on: 'fs', name: 'f', size: 8 * MiB }, { id: 'lo', kind: 'loop', on: 'f' }],
+      io('lo'),
+    );
+  }, 180_000);
+
   it('gfs2 (lock_nolock) with a loop device on a file', async () => {
     await expectPass(
       [disk('d', 128 * MiB), { id: 'fs', kind: 'fs', on: 'd', type: 'gfs2' }, { id: 'f', kind: 'file', on: 'fs', name: 'f', size: 8 * MiB }, { id: 'lo', kind: 'loop', on: 'f', directIo: true, logicalBlockSize: 4096 }],

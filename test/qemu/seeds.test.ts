@@ -21,11 +21,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSeedCases } from '../../corpus/seeds.ts';
-import { type Case, type RunOutcome, validateCase } from '../../model/index.ts';
+import { validateCase } from '../../model/index.ts';
 import { runCase } from '../../worker/run-case.ts';
 import { createQemuTarget } from '../../worker/targets/qemu/factory.ts';
 import type { QemuTarget } from '../../worker/targets/qemu/qemu-target.ts';
-import { testKernel } from './helpers.ts';
+import { checkSeedOutcome, testKernel } from './helpers.ts';
 
 let t: QemuTarget;
 let kernelId = '';
@@ -40,33 +40,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-const S1_EIO = new Set(['s1-loop-dio-ext4-lbs512', 's1-loop-dio-xfs-block-sizes', 's1-raid0-over-dio-loops']);
-
-function bitmapWithoutHash(c: Case): boolean {
-  return c.stack.layers.some((l) => l.kind === 'dm-integrity' && l.internalHash === 'none' && l.mode === 'bitmap');
-}
-
-function checkOutcome(name: string, c: Case, o: RunOutcome): void {
-  const dump = JSON.stringify(o).slice(0, 2000);
-  if (bitmapWithoutHash(c)) {
-    expect(o.kind, dump).toBe('infra-error');
-    if (o.kind === 'infra-error') expect(o.message).toMatch(/Bitmap mode can be only used with internal hash/);
-    return;
-  }
-  if (S1_EIO.has(name) && /^6\.1\.0-/.test(kernelId)) {
-    expect(o.kind, dump).toBe('divergence');
-    if (o.kind !== 'divergence') return;
-    // Only the S1 failure: legal writes failing with EIO, and the loop device's I/O errors in the kernel log.
-    for (const d of o.divergences) {
-      if (d.class === 'kernel-log') expect(d.observed).toBe('I/O error on loopN');
-      else expect([d.class, d.opKind, d.observed]).toEqual(['unexpected-error', 'write', 'EIO']);
-    }
-    expect(o.divergences.some((d) => d.class === 'unexpected-error')).toBe(true);
-    return;
-  }
-  expect(o.kind, dump).toBe('pass');
-}
-
 describe('seed scenarios on the qemu target', () => {
   const seeds = loadSeedCases().map((s) => {
     const v = validateCase(s.caseJson);
@@ -75,6 +48,6 @@ describe('seed scenarios on the qemu target', () => {
   });
   it.each(seeds.map((v) => [v.value.name, v] as const))('%s', async (name, v) => {
     const o = await runCase(t, v.value, v.info);
-    checkOutcome(name, v.value, o);
+    checkSeedOutcome(name, v.value, kernelId, o);
   }, 300_000);
 });

@@ -119,8 +119,10 @@ describe('the qemu target', () => {
   }, 300_000);
 
   it('a guest that panics mid-case is a crash with the console log, and the next case gets a new VM', async () => {
+    let cases = 0;
     const t = await target({
-      planHookForTests: (plan) => prepend(plan, { id: 900, kind: 'exec', argvs: [['sh', '-c', 'echo c > /proc/sysrq-trigger']] }),
+      // A test-only op that panics the guest, in the first case only.
+      planHookForTests: (plan) => (cases++ === 0 ? prepend(plan, { id: 900, kind: 'exec', argvs: [['sh', '-c', 'echo c > /proc/sysrq-trigger']] }) : plan),
     });
     const b = diskCase([write(1, 'd', 0, 4096), read(2, 'd', 0, 4096)]);
     const o = await runCase(t, b.c, b.info);
@@ -129,8 +131,35 @@ describe('the qemu target', () => {
     expect(o.title).toBe('kernel panic: sysrq triggered crash');
     expect(o.log).toMatch(/Kernel panic - not syncing: sysrq triggered crash/);
     expect(o.log).toMatch(/Call Trace:/);
-    const healthy = await target();
-    expect((await runCase(healthy, b.c, b.info)).kind).toBe('pass');
+    // The same target goes on with a VM of its own.
+    const next = await runCase(t, b.c, b.info);
+    expect(next.kind, JSON.stringify(next).slice(0, 500)).toBe('pass');
+    expect(t.lastStats?.how).toMatch(/^(spare|restore)$/);
+  }, 300_000);
+
+  it('a task the kernel reports hung is a hang with that report; the next case gets a new VM', async () => {
+    // Lower the kernel's hung-task limit to 2 s, suspend the device, write to its page cache and fsync: the fsync waits
+    // for writeback in D state. (A direct write would not do: submit_bio_wait wakes up every half hung-task period.)
+    let cases = 0;
+    const t = await target({
+      opTimeoutMs: 120_000,
+      planHookForTests: (plan) => {
+        if (cases++ > 0) return plan;
+        const dev = plan.setup.find((s) => s.argv[1] === 'create')!.argv[2]!;
+        return prepend(plan, { id: 900, kind: 'exec', argvs: [['sh', '-c', 'echo 2 > /proc/sys/kernel/hung_task_timeout_secs'], ['dmsetup', 'suspend', dev]] });
+      },
+    });
+    const b = stackCase([{ id: 'd', kind: 'disk', size: 16 * MiB }, { id: 'lin', kind: 'dm-linear', on: 'd' }], [write(1, 'lin', 0, 4096), { kind: 'fsync', id: 2, target: 'lin' }]);
+    const t0 = performance.now();
+    const o = await runCase(t, b.c, b.info);
+    expect(o.kind, JSON.stringify(o).slice(0, 500)).toBe('hang');
+    if (o.kind !== 'hang') return;
+    expect(o.title).toMatch(/^INFO: task hung/);
+    expect(o.log).toMatch(/INFO: task blockfarm-exec:\d+ blocked for more than 2 seconds\./);
+    // The console's report ended the case, long before the executor's own op timeout.
+    expect(performance.now() - t0).toBeLessThan(90_000);
+    const next = await runCase(t, b.c, b.info);
+    expect(next.kind, JSON.stringify(next).slice(0, 500)).toBe('pass');
   }, 300_000);
 
   it('an op that never completes is a hang (executor op timeout), with the blocked tasks', async () => {
@@ -151,12 +180,52 @@ describe('the qemu target', () => {
     expect(o.log).toMatch(/blockfarm-exec/); // sysrq-w lists the blocked executor thread
   }, 300_000);
 
-  it('an agent that stops answering mid-case is a hang', async () => {
-    const t = await target({ agentSilenceMs: 3000, pingEveryMs: 500, vmHookForTests: (cvm) => cvm.vm.agent!.stall() });
+  it('an agent that stops answering mid-case is a hang, and the next case gets a new VM', async () => {
+    let cases = 0;
+    const t = await target({ agentSilenceMs: 3000, pingEveryMs: 500, vmHookForTests: (cvm) => (cases++ === 0 ? cvm.vm.agent!.stall() : undefined) });
     const b = diskCase([write(1, 'd', 0, 4096)]);
     const o = await runCase(t, b.c, b.info);
     expect(o.kind).toBe('hang');
     if (o.kind === 'hang') expect(o.title).toMatch(/the guest agent stopped answering/);
+    expect((await runCase(t, b.c, b.info)).kind).toBe('pass');
+  }, 300_000);
+
+  it('gives each case virtio disks of its own logical/physical sector sizes, from a state kept per geometry', async () => {
+    const k = await testKernel();
+    const { cfg, factory } = await prepareQemu({ kernel: k });
+    const seen: string[] = [];
+    const t = new QemuTargetClass({
+      kernel: k, image: cfg.image, factory,
+      vmHookForTests: async (cvm) => {
+        const info = await cvm.vm.agent!.info();
+        const bySlot = cvm.devices.map((dev) => info.disks.find((d) => `/dev/${d.name}` === dev)!);
+        seen.push(bySlot.map((d) => `${d.lbs}/${d.pbs}:${d.sectors * 512}`).join(' '));
+      },
+    });
+    targets.push(t);
+    const disk = (id: string, lbs: 512 | 4096, pbs: 512 | 4096, size = 16 * MiB) => ({ id, kind: 'disk' as const, size, logicalBlockSize: lbs, physicalBlockSize: pbs });
+    for (const layers of [
+      [disk('d', 512, 4096)],
+      [disk('d', 4096, 4096, 32 * MiB)],
+      [disk('d', 512, 512), disk('e', 4096, 4096, 8 * MiB)],
+    ]) {
+      const b = stackCase(layers, [write(1, 'd', 0, 8192, { direct: true }), read(2, 'd', 0, 8192, { direct: true })]);
+      const o = await runCase(t, b.c, b.info);
+      expect(o.kind, JSON.stringify(o).slice(0, 500)).toBe('pass');
+    }
+    // Spare slots repeat the first disk's geometry; sizes are the case's.
+    expect(seen.map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual([
+      `512/4096:${16 * MiB} 512/4096:${1 << 30}`,
+      `4096/4096:${32 * MiB} 4096/4096:${1 << 30}`,
+      `512/512:${16 * MiB} 4096/4096:${8 * MiB}`,
+    ]);
+    const states = await Promise.all([
+      factory.state([{ logicalBlockSize: 512, physicalBlockSize: 4096 }]),
+      factory.state([{ logicalBlockSize: 4096, physicalBlockSize: 4096 }]),
+      factory.state([{ logicalBlockSize: 512, physicalBlockSize: 512 }, { logicalBlockSize: 4096, physicalBlockSize: 4096 }]),
+    ]);
+    expect(new Set(states.map((s) => s.key)).size).toBe(3);
+    for (const s of states) expect(path.basename(s.dir)).toContain(`${k.info.id}-${cfg.image.key}-${s.key}`);
   }, 300_000);
 
   it('boots the bzImage when the vmlinux does not boot and restores from that state; a state that does not restore falls back to a cold boot', async () => {

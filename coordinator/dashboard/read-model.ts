@@ -176,6 +176,26 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
+/**
+ * The outcome kind of a finding record. The coordinator writes the outcome
+ * before the case and the console log, so the head of the file usually
+ * says; the whole file is parsed only when it does not.
+ */
+async function findingKind(path: string): Promise<FindingTime['kind'] | undefined> {
+  const fh = await fsp.open(path, 'r');
+  let head: string;
+  try {
+    const buf = Buffer.alloc(8192);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    head = buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+  const m = /"outcome":\s*\{\s*"kind":\s*"([a-z-]+)"/.exec(head);
+  const kind = m ? m[1] : (JSON.parse(await fsp.readFile(path, 'utf8')) as { outcome?: { kind?: string } }).outcome?.kind;
+  return kind === 'divergence' || kind === 'crash' || kind === 'hang' ? kind : undefined;
+}
+
 export class FarmReadModel {
   readonly ns: string;
   readonly data: DataDir;
@@ -332,9 +352,9 @@ export class FarmReadModel {
         if (f === undefined) {
           f = null;
           try {
-            const [st, text] = await Promise.all([fsp.stat(p), fsp.readFile(p, 'utf8')]);
-            const kind = (JSON.parse(text) as { outcome?: { kind?: string } }).outcome?.kind;
-            if (kind === 'divergence' || kind === 'crash' || kind === 'hang') f = { at: st.mtimeMs, kind, target: decodeTargetName(enc) };
+            const kind = await findingKind(p);
+            const st = await fsp.stat(p);
+            if (kind) f = { at: st.mtimeMs, kind, target: decodeTargetName(enc) };
           } catch {
             // being swept by retention, or not a finding record: not counted
           }
@@ -350,8 +370,8 @@ export class FarmReadModel {
 
   private async rowOf(r: SignatureRecord): Promise<SignatureRow> {
     const dir = signatureDir(this.store.root, r.id);
-    const files: ReportFile[] = [];
-    for (const f of REPORT_FILES) if (await exists(join(dir, f))) files.push(f);
+    const present = new Set(await fsp.readdir(dir).catch(() => [] as string[]));
+    const files = REPORT_FILES.filter((f) => present.has(f));
     const rep = r.reproduction;
     return {
       id: r.id,

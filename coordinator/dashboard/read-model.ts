@@ -230,17 +230,28 @@ export class FarmReadModel {
     return q;
   }
 
-  /** Exec queues that exist in Redis (BullMQ's <ns>:<queue>:meta), and those of the campaigns' targets. */
+  /**
+   * The farm's queues: the exec queues of the campaigns' targets and every
+   * exec-* and triage* queue that exists in Redis (BullMQ's <ns>:<queue>:meta:
+   * workers may serve targets no campaign names, and triage may add queues
+   * of its own), exec queues first.
+   */
   async queueNames(campaigns?: CampaignMeta[]): Promise<string[]> {
-    const names = new Set<string>();
+    const names = new Set<string>([TRIAGE_QUEUE]);
     for (const m of campaigns ?? (await this.campaignMetas())) for (const t of m.targets) names.add(execQueueName(t));
-    let cursor = '0';
-    do {
-      const [next, found] = await this.redis.scan(cursor, 'MATCH', `${this.ns}:exec-*:meta`, 'COUNT', 200);
-      cursor = next;
-      for (const k of found) names.add(k.slice(this.ns.length + 1, -':meta'.length));
-    } while (cursor !== '0');
-    return [...[...names].sort(), TRIAGE_QUEUE];
+    for (const pattern of [`${this.ns}:exec-*:meta`, `${this.ns}:${TRIAGE_QUEUE}*:meta`]) {
+      let cursor = '0';
+      do {
+        const [next, found] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 200);
+        cursor = next;
+        for (const k of found) {
+          const name = k.slice(this.ns.length + 1, -':meta'.length);
+          if (/^[A-Za-z0-9_.-]+$/.test(name)) names.add(name);
+        }
+      } while (cursor !== '0');
+    }
+    const exec = [...names].filter((n) => n.startsWith('exec-')).sort();
+    return [...exec, ...[...names].filter((n) => !n.startsWith('exec-')).sort()];
   }
 
   async queueCounts(name: string): Promise<QueueCounts> {

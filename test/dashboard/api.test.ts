@@ -63,7 +63,8 @@ describe('the JSON API on a small real campaign', () => {
     expect(corrupt.counts.divergence).toBe(findingFiles().length);
     expect(c.totals.executed).toBe(96);
     expect(o.corpusSize).toBe(await client.zcard(`${fx.namespace}:corpus`));
-    expect(o.queues.map((q: any) => q.name)).toEqual(['exec-model', 'exec-testonly_corrupt-model', 'triage']);
+    // The exec queues first; triage's queue(s) after them.
+    expect(o.queues.map((q: any) => q.name).slice(0, 3)).toEqual(['exec-model', 'exec-testonly_corrupt-model', 'triage']);
     expect(o.signatures.total).toBeGreaterThanOrEqual(1);
     expect(o.signatures.minimized).toBeGreaterThanOrEqual(1);
   });
@@ -158,7 +159,7 @@ describe('the JSON API on a small real campaign', () => {
     expect(ui.status).toBe(200);
     expect(await ui.text()).not.toContain('fonts.googleapis.com');
     const q = await json('/queues/api/queues?activeQueue=exec-model&page=1&jobsPerPage=10');
-    expect(q.queues.map((x: any) => x.name).sort()).toEqual(['exec-model', 'exec-testonly_corrupt-model', 'triage']);
+    expect(q.queues.map((x: any) => x.name)).toEqual(expect.arrayContaining(['exec-model', 'exec-testonly_corrupt-model', 'triage']));
     expect(q.queues.every((x: any) => x.readOnlyMode === true)).toBe(true);
   });
 });

@@ -26,6 +26,7 @@ import { cacheRoot } from '../kernels/paths.ts';
 import { lastLine, runTool, ToolMissingError } from '../kernels/proc.ts';
 import { type CpioEntry, writeCpio } from './cpio.ts';
 import { GUEST_ETC, GUEST_TOOLS, ON_DEMAND_MODULES, PRELOAD_MODULES } from './contents.ts';
+import { markInUse, removeUnlessUsed } from './in-use.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const AGENT_SOURCE = path.join(HERE, 'agent', 'agent.c');
@@ -307,6 +308,7 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
   const manifestPath = path.join(dir, 'manifest.json');
   if (!opts.force && (await exists(initramfs)) && (await exists(manifestPath))) {
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as GuestManifest;
+    await markInUse(dir);
     return { initramfs, dir, key, manifest };
   }
   opts.progress?.(`building the guest image for ${kernel.info.id}`);
@@ -377,13 +379,15 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
     // Another process may have built the same image meanwhile: keep theirs (a VM may be starting from it).
     if ((await exists(initramfs)) && (await exists(manifestPath))) {
       const theirs = JSON.parse(await readFile(manifestPath, 'utf8')) as GuestManifest;
+      await markInUse(dir);
       return { initramfs, dir, key, manifest: theirs };
     }
     await rm(dir, { recursive: true, force: true });
     await rename(scratch, dir);
-    // Older images of this kernel are stale now.
+    await markInUse(dir);
+    // Older images of this kernel are stale now, unless a live process still boots VMs from one.
     for (const name of await readdir(guestDir(env)))
-      if (name.startsWith(`${id}-`) && name !== path.basename(dir) && !name.startsWith('.')) await rm(path.join(guestDir(env), name), { recursive: true, force: true });
+      if (name.startsWith(`${id}-`) && name !== path.basename(dir) && !name.startsWith('.')) await removeUnlessUsed(path.join(guestDir(env), name));
     opts.progress?.(`guest image ${dir} (${(manifest.bytes / 1e6).toFixed(1)} MB, ${closure.size} modules${missing.length ? `; not in this kernel: ${missing.join(', ')}` : ''})`);
     return { initramfs, dir, key, manifest };
   } catch (err) {

@@ -4,12 +4,14 @@
  * exit codes and the kernel log), a host that reconnects, and a VM saved to
  * a file and restored into a fresh QEMU with resized disks.
  */
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { access, mkdir, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGuestImage, GUEST_TOOLS, type GuestImage } from '../../infra/guest/index.ts';
 import { writeCpio } from '../../infra/guest/cpio.ts';
+import { markInUse, removeUnlessUsed, usedByOthers } from '../../infra/guest/in-use.ts';
 import { runTool } from '../../infra/kernels/proc.ts';
 import type { FetchedKernel } from '../../infra/kernels/index.ts';
 import { buildExecutor } from '../../worker/executor/build.ts';
@@ -75,6 +77,33 @@ describe('the cpio writer', () => {
     expect(r.stdout).toMatch(/^-rwxr-xr-x .* usr\/bin\/x$/m);
     expect(r.stdout).toMatch(/^-rw------- .* usr\/y$/m);
     expect(r.stdout).toMatch(/^lrwxrwxrwx .* bin -> usr\/bin$/m);
+  });
+});
+
+describe('cached images and states in use', () => {
+  it('are not pruned while a live process uses them; a dead user counts for nothing', async () => {
+    const d = await temp();
+    const used = path.join(d, 'image-a');
+    await mkdir(path.join(used, '.users'), { recursive: true });
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const exited = new Promise((r) => other.once('exit', r));
+    await writeFile(path.join(used, '.users', String(other.pid)), '');
+    expect(await usedByOthers(used)).toBe(true);
+    expect(await removeUnlessUsed(used)).toBe(false);
+    await access(used);
+    // This process's own marker does not keep it from pruning.
+    const mine = path.join(d, 'image-b');
+    await markInUse(mine);
+    expect(await usedByOthers(mine)).toBe(false);
+    other.kill('SIGKILL');
+    await exited;
+    expect(await usedByOthers(used)).toBe(false);
+    expect(await removeUnlessUsed(used)).toBe(true);
+    await expect(access(used)).rejects.toThrow();
+    // A new marker drops the dead ones.
+    await writeFile(path.join(mine, '.users', String(other.pid)), '');
+    await markInUse(mine);
+    expect(await readdir(path.join(mine, '.users'))).toEqual([String(process.pid)]);
   });
 });
 

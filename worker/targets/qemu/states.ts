@@ -23,6 +23,7 @@ import { mkdir, readFile, readdir, rename, rm, truncate, writeFile } from 'node:
 import { setPriority } from 'node:os';
 import path from 'node:path';
 import type { GuestImage } from '../../../infra/guest/build.ts';
+import { markInUse, processAlive, removeUnlessUsed } from '../../../infra/guest/in-use.ts';
 import type { FetchedKernel } from '../../../infra/kernels/store.ts';
 import type { AgentInfo } from './agent-channel.ts';
 import { type Accel, Vm, type VmDisk, VmError } from './vm.ts';
@@ -259,13 +260,17 @@ export class VmFactory {
     const prefix = `${this.cfg.kernel.info.id}-${this.cfg.image.key}-`;
     const dir = path.join(statesDir, `${prefix}${key}`);
     const have = await this.loadState(dir, key);
-    if (have) return have;
-    // States of this kernel made from older guest images are of no use any more.
-    // So are half-made ones of processes that are gone.
+    if (have) {
+      await markInUse(dir);
+      return have;
+    }
+    // States of this kernel made from older guest images are of no use any more, unless a live
+    // process still restores VMs from one. So are half-made ones of processes that are gone.
     for (const name of await readdir(statesDir).catch(() => [] as string[])) {
       const tmpOf = /\.tmp-(\d+)-/.exec(name);
-      const stale = tmpOf ? !alive(Number(tmpOf[1])) : name.startsWith(`${this.cfg.kernel.info.id}-`) && !name.startsWith(prefix);
-      if (stale) await rm(path.join(statesDir, name), { recursive: true, force: true });
+      if (tmpOf) {
+        if (!processAlive(Number(tmpOf[1]))) await rm(path.join(statesDir, name), { recursive: true, force: true });
+      } else if (name.startsWith(`${this.cfg.kernel.info.id}-`) && !name.startsWith(prefix)) await removeUnlessUsed(path.join(statesDir, name));
     }
     // The guest's RAM goes to a file it shares; the state file then holds the devices only.
     const tmp = `${dir}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -293,10 +298,14 @@ export class VmFactory {
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
         // Another process saved the same state meanwhile: keep theirs (it may be in use), unless it is broken.
         const theirs = await this.loadState(dir, key);
-        if (theirs) return theirs;
+        if (theirs) {
+          await markInUse(dir);
+          return theirs;
+        }
         await rm(dir, { recursive: true, force: true });
         await rename(tmp, dir);
       }
+      await markInUse(dir);
       return s;
     } finally {
       await rm(tmp, { recursive: true, force: true });
@@ -410,21 +419,11 @@ export class VmFactory {
   }
 }
 
-/** Whether a process exists (ours or not). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
 /** Remove VM directories left by processes that are gone (named <pid>-<random>). */
 async function pruneRunDirs(runRoot: string): Promise<void> {
   for (const name of await readdir(runRoot).catch(() => [] as string[])) {
     const pid = Number(name.split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
-    if (!alive(pid)) await rm(path.join(runRoot, name), { recursive: true, force: true }).catch(() => undefined);
+    if (!processAlive(pid)) await rm(path.join(runRoot, name), { recursive: true, force: true }).catch(() => undefined);
   }
 }

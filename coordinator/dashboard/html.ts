@@ -45,14 +45,14 @@ body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu S
 header{background:#1d2330;color:#fff;padding:8px 20px;display:flex;gap:20px;align-items:center;flex-wrap:wrap}
 header b{font-size:16px;margin-right:10px}
 header a{color:#cfd8ea;text-decoration:none}header a:hover,header a.on{color:#fff;text-decoration:underline}
-main{max-width:1280px;margin:0 auto;padding:16px 20px 40px}
+main{max-width:1400px;margin:0 auto;padding:16px 20px 40px}
 h1{font-size:20px;margin:4px 0 12px}h2{font-size:16px;margin:22px 0 8px}h3{font-size:14px;margin:16px 0 6px}
 a{color:var(--accent)}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin:8px 0 16px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:8px 12px}
 .card .v{font-size:20px;font-weight:600}.card .k{color:var(--muted);font-size:12px}
 table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line);margin:6px 0 12px}
-th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th,td{padding:4px 7px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#eef0f4;font-weight:600;white-space:nowrap}th a{color:inherit}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 tr:hover td{background:#fafbfd}

@@ -20,7 +20,7 @@ let base: string;
 let client: Redis;
 
 beforeAll(async () => {
-  fx = await smallCampaign('dash-api', 12);
+  fx = await smallCampaign('dash-api', { seed: 12, probeEmbeddedDashboard: true });
   client = redisClient(fx.redis.url);
   server = new DashboardServer({ redisUrl: fx.redis.url, dataDir: fx.dataDir, namespace: fx.namespace, port: 0, log: quietLog(), sampleEveryMs: 500 });
   base = await server.start();
@@ -48,6 +48,12 @@ function findingFiles(): string[] {
 }
 
 describe('the JSON API on a small real campaign', () => {
+  it('the campaign served its own dashboard while it ran (--dashboard), and stopped it at the end', async () => {
+    const c = fx.embedded!.campaigns.find((x) => x.meta.id === fx.campaign)!;
+    expect(c.meta.status).toBe('running');
+    await expect(fetch(`${fx.embedded!.url}/api/overview`)).rejects.toThrow();
+  });
+
   it('overview: the campaign, its targets and counts as the farm keeps them', async () => {
     const o = await json('/api/overview');
     expect(o.namespace).toBe(fx.namespace);

@@ -30,7 +30,7 @@ let base: string;
 
 beforeAll(async () => {
   if (!haveChromium) return;
-  fixture = await smallCampaign('dash-browser');
+  fixture = await smallCampaign('dash-browser', { seed: 11 });
   server = new DashboardServer({ redisUrl: fixture.redis.url, dataDir: fixture.dataDir, namespace: fixture.namespace, port: 0, log: quietLog(), sampleEveryMs: 1000 });
   base = await server.start();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });

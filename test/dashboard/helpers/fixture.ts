@@ -13,7 +13,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { type Case, validateCase } from '../../../model/index.ts';
 import { DirSignatureStore, TargetExecutor, type Finding, fileFinding, processSignature, signaturesRoot } from '../../../coordinator/triage/index.ts';
-import { blockfarm, removeDir, tempDir } from '../../farm/helpers/farm.ts';
+import { blockfarm, removeDir, tempDir, waitFor } from '../../farm/helpers/farm.ts';
 import { type TestRedis, startTestRedis, uniqueNamespace } from '../../farm/helpers/redis.ts';
 import { targetFactories } from '../../farm/helpers/test-targets.ts';
 
@@ -28,6 +28,8 @@ export interface CampaignFixture {
   signature: string;
   /** What the campaign printed (its summary table). */
   summary: string;
+  /** What the dashboard the campaign served (--dashboard 0) answered while it ran, if asked to. */
+  embedded?: { url: string; campaigns: Array<{ meta: { id: string; status: string } }> };
   cleanup(): Promise<void>;
 }
 
@@ -39,7 +41,14 @@ interface FindingFile {
   case: Case;
 }
 
-export async function smallCampaign(label: string, seed = 11): Promise<CampaignFixture> {
+export interface CampaignFixtureOptions {
+  seed?: number;
+  /** Run the campaign with --dashboard 0 and ask its dashboard for /api/overview while it runs. */
+  probeEmbeddedDashboard?: boolean;
+}
+
+export async function smallCampaign(label: string, opts: CampaignFixtureOptions = {}): Promise<CampaignFixture> {
+  const seed = opts.seed ?? 11;
   const redis = await startTestRedis();
   const namespace = uniqueNamespace(label);
   const dataDir = tempDir(label);
@@ -51,7 +60,17 @@ export async function smallCampaign(label: string, seed = 11): Promise<CampaignF
     const p = blockfarm([
       'campaign', '--redis', redis.url, '--namespace', namespace, '--targets', `model,${CORRUPT}`, '--cases', '48', '--batch-size', '16',
       '--data-dir', dataDir, '--workers', '1', '--campaign-seed', String(seed), '--no-seeds',
+      ...(opts.probeEmbeddedDashboard ? ['--dashboard', '0'] : []),
     ]);
+    let embedded: CampaignFixture['embedded'];
+    if (opts.probeEmbeddedDashboard) {
+      // The URL is in the JSON log line 'dashboard listening'; the campaign appears once the coordinator opened it.
+      const url = await waitFor('the embedded dashboard', async () => /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*dashboard listening/.exec(p.stderr())?.[1], 60_000, 50);
+      embedded = await waitFor('the campaign in the embedded dashboard', async () => {
+        const o = (await (await fetch(`${url}/api/overview`)).json()) as NonNullable<CampaignFixture['embedded']>;
+        return o.campaigns.some((c) => c.meta.id === `seed-${seed}`) ? { url, campaigns: o.campaigns } : undefined;
+      }, 60_000, 50);
+    }
     const { code } = await p.exited;
     if (code !== 1 || !/\d+ finding\(s\) in \d+ distinct signature/.test(p.stdout()))
       throw new Error(`the campaign should end with findings (exit 1 and its summary), got exit ${code}: ${p.stdout().slice(-1000)} ${p.stderr().slice(-2000)}`);
@@ -74,7 +93,7 @@ export async function smallCampaign(label: string, seed = 11): Promise<CampaignF
     } finally {
       await target.close();
     }
-    return { redis, namespace, dataDir, campaign, signature: filed.record.id, summary: p.stdout(), cleanup };
+    return { redis, namespace, dataDir, campaign, signature: filed.record.id, summary: p.stdout(), ...(embedded ? { embedded } : {}), cleanup };
   } catch (err) {
     await cleanup();
     throw err;

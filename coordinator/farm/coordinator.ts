@@ -41,6 +41,7 @@ import { DataDir, writeAtomic } from './data-dir.ts';
 import { type RetentionPolicy, loadRetention, sweepRetention } from './retention.ts';
 import { type Finding, caseFeatures, isFinding, signatureOf } from '../triage/signature.ts';
 import { TriageConsumer } from './triage.ts';
+import { appendFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 export interface CoordinatorOptions {
@@ -170,6 +171,7 @@ const RATE_WINDOW_MS = 10_000;
 const RECONCILE_MS = 2_000;
 const WORKERS_CHECK_MS = 5_000;
 const CORPUS_CACHE = 256;
+const INFRA_ERRORS_KEPT = 200;
 
 export class Coordinator extends EventEmitter<CoordinatorEvents> {
   readonly id: string;
@@ -205,6 +207,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly slotsSeen = new Map<string, number>();
   private readonly noWorkerSince = new Map<string, number>();
   private readonly corpusCache = new Map<string, Case>();
+  private readonly infraErrorsSeen = new Map<string, number>();
   private corpusSizeCache: { at: number; n: number } = { at: 0, n: 0 };
   private stopRequested = false;
   private fatal: Error | undefined;
@@ -572,6 +575,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       add(r.outcome.kind === 'infra-error' ? 'infraError' : r.outcome.kind);
       for (const s of env.scenarios?.length ? env.scenarios : ['none']) scenarios[s] = (scenarios[s] ?? 0) + 1;
       if (isFinding(r.outcome)) await this.fileFinding(target, jobId, env, r.outcome, res?.worker ?? '?');
+      if (r.outcome.kind === 'infra-error') await this.noteInfraError(target, jobId, env, r.outcome.message, res?.worker ?? '?');
       if (r.outcome.kind !== 'infra-error' && r.outcome.kind !== 'unsupported') candidates.push({ env, outcome: r.outcome });
     }
     const missing = cases.length - seen.size;
@@ -592,6 +596,20 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       worker: res?.worker ?? '?',
       results: results.map((r) => ({ id: r.id, index: r.index, kind: r.outcome.kind })),
     });
+  }
+
+  /**
+   * An infrastructure error is never a finding, but people need its reason:
+   * a warning and a line in <data dir>/campaigns/<campaign>/infra-errors.jsonl
+   * (the first INFRA_ERRORS_KEPT per target and run, so a broken target cannot fill the disk).
+   */
+  private async noteInfraError(target: string, jobId: string, env: CaseEnvelope, message: string, worker: string): Promise<void> {
+    const n = (this.infraErrorsSeen.get(target) ?? 0) + 1;
+    this.infraErrorsSeen.set(target, n);
+    if (n > INFRA_ERRORS_KEPT) return;
+    this.log.warn({ target, case: env.id, job: jobId, worker, reason: message }, 'infrastructure error (not a finding)');
+    const line = JSON.stringify({ at: new Date().toISOString(), campaign: this.state.id, target, worker, execJob: jobId, caseId: env.id, index: env.index, message });
+    await appendFile(join(this.dataDir.campaignDir(this.state.id), 'infra-errors.jsonl'), `${line}\n`);
   }
 
   /** A batch is done with: no longer in flight here. */

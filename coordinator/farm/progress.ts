@@ -181,6 +181,8 @@ export function summaryLines(s: CampaignSummary): string[] {
     lines.push(`reports (one per signature): ${display(`${s.dataDir}/reports`)}/<signature>/report.md`);
     lines.push(`every finding of this campaign: ${display(`${s.dataDir}/divergences/${s.campaign}`)}/`);
   } else lines.push('no findings');
+  const infra = s.targets.reduce((n, t) => n + t.counts.infraError, 0);
+  if (infra) lines.push(`infrastructure errors (not findings), with their reasons: ${display(`${s.dataDir}/campaigns/${s.campaign}/infra-errors.jsonl`)}`);
   lines.push(`corpus: ${display(`${s.dataDir}/corpus`)}/   campaign record: ${display(`${s.dataDir}/campaigns/${s.campaign}`)}/`);
   return lines;
 }

@@ -14,13 +14,14 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CampaignSummary, Coordinator, type CoordinatorOptions } from '../../coordinator/farm/coordinator.ts';
 import { builtinCase, indexSeed } from '../../coordinator/farm/case-source.ts';
+import { summaryLines } from '../../coordinator/farm/progress.ts';
 import { EXEC_JOB_NAME, HEARTBEAT_MS, PROTOCOL_VERSION, WORKER_TTL_MS, caseId, execQueueName } from '../../worker/farm/protocol.ts';
 import { liveWorkers } from '../../worker/farm/registry.ts';
 import {
   type Proc, blockfarm, killAll, messageLines, quietLog, redisClient, removeDir, tempDir, waitFor, waitForWorkers, workerProc,
 } from './helpers/farm.ts';
 import { type TestRedis, startTestRedis, uniqueNamespace } from './helpers/redis.ts';
-import { crashes } from './helpers/test-targets.ts';
+import { breaks, crashes } from './helpers/test-targets.ts';
 
 let redis: TestRedis;
 let client: Redis;
@@ -306,6 +307,29 @@ describe('a target that kills its own process', () => {
     w.child.kill('SIGTERM');
     expect((await w.exited).code).toBe(0);
   }, 180_000);
+});
+
+describe('a target that fails as infrastructure', () => {
+  it('counts infrastructure errors apart from findings and keeps each reason in the campaign record', async () => {
+    const ns = uniqueNamespace('infra');
+    const T = 'testonly_broken:model';
+    const w = workerProc(redis.url, ns, [T]);
+    await waitForWorkers(client, ns, [w.pid]);
+    const dir = dataDir('infra');
+    const N = 96;
+    const { c, ins, outs } = ledgerCoordinator({ namespace: ns, dataDir: dir, targets: [T], budget: { cases: N }, batchSize: 16, seed: 17 });
+    const summary = await c.run();
+    expectEveryCaseOnce(ins, outs, N);
+    const broken = [...ins.values()].filter((id) => breaks(id));
+    expect(broken.length).toBeGreaterThan(0);
+    expect(summary.targets[0]!.counts).toMatchObject({ executed: N, infraError: broken.length, pass: N - broken.length, divergence: 0 });
+    const lines = readFileSync(join(dir, 'campaigns', summary.campaign, 'infra-errors.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { caseId: string; message: string; campaign: string });
+    expect(lines.map((l) => l.caseId).sort()).toEqual([...broken].sort());
+    for (const l of lines) expect(l).toMatchObject({ campaign: summary.campaign, message: `TEST ONLY: the broken target failed case ${l.caseId}` });
+    expect(summaryLines(summary).join('\n')).toContain(`infrastructure errors (not findings), with their reasons: ${join(dir, 'campaigns', summary.campaign, 'infra-errors.jsonl')}`);
+    w.child.kill('SIGTERM');
+    await w.exited;
+  }, 240_000);
 });
 
 describe('Redis dying under a running farm', () => {

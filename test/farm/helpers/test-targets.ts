@@ -10,6 +10,8 @@
  *   and nothing else.
  * - testonly_crash:model    kills its own process (the runner) on the cases
  *   `crashes(caseId)` selects, like a target with a native crash.
+ * - testonly_broken:model   ends the cases `breaks(caseId)` selects in an
+ *   infrastructure error (as a target whose VM would not come up), the rest as the model.
  * - testonly_slow:model     sleeps BLOCKFARM_TEST_SLOW_MS (default 200) per case,
  *   so a batch is long enough to kill its worker in the middle of it. With
  *   BLOCKFARM_TEST_RUN_LOG set, every run appends "<case id> <pid>" to that
@@ -36,6 +38,11 @@ export function crashes(id: string): boolean {
   return bucket(id, 'crash') < 7;
 }
 
+/** About one case in ten meets a broken target. */
+export function breaks(id: string): boolean {
+  return bucket(id, 'broken') < 26;
+}
+
 /** The observation with the first read's data replaced by garbage, or undefined if no read returned data. */
 export function corruptObservation(o: Observation): Observation | undefined {
   const i = o.results.findIndex((r) => r.data && r.data.length > 0 && r.ret > 0);
@@ -46,10 +53,12 @@ export function corruptObservation(o: Observation): Observation | undefined {
   return { ...o, results };
 }
 
+type Mode = 'corrupt' | 'crash' | 'slow' | 'broken';
+
 class Wrapped implements Target {
   constructor(
     readonly name: string,
-    private readonly mode: 'corrupt' | 'crash' | 'slow',
+    private readonly mode: Mode,
   ) {}
 
   async unsupportedReason(): Promise<string | undefined> {
@@ -61,6 +70,7 @@ class Wrapped implements Target {
     const id = caseId(req.theCase);
     if (this.mode === 'corrupt' && corrupts(id)) return { kind: 'observed', observation: corruptObservation(observation) ?? observation };
     if (this.mode === 'crash' && crashes(id)) process.kill(process.pid, 'SIGKILL');
+    if (this.mode === 'broken' && breaks(id)) return { kind: 'infra-error', message: `TEST ONLY: the broken target failed case ${id}` };
     if (this.mode === 'slow') {
       const runLog = process.env.BLOCKFARM_TEST_RUN_LOG;
       if (runLog) appendFileSync(runLog, `${id} ${process.pid}\n`);
@@ -72,14 +82,14 @@ class Wrapped implements Target {
   async close(): Promise<void> {}
 }
 
-function factory(mode: 'corrupt' | 'crash' | 'slow'): TargetFactory {
+function factory(mode: Mode): TargetFactory {
   const name = `testonly_${mode}:model`;
   return {
-    describe: `TEST ONLY: the model target, ${mode === 'corrupt' ? 'with some outcomes corrupted on purpose' : mode === 'crash' ? 'killing its process on some cases' : 'slowed down'}`,
+    describe: `TEST ONLY: the model target, ${{ corrupt: 'with some outcomes corrupted on purpose', crash: 'killing its process on some cases', slow: 'slowed down', broken: 'failing some cases as infrastructure errors' }[mode]}`,
     matches: (n) => n === name,
     create: async () => new Wrapped(name, mode),
     requirements: async () => [{ what: 'nothing (a test-only wrapper of the model)', status: 'ok' }],
   };
 }
 
-export const targetFactories: TargetFactory[] = [factory('corrupt'), factory('crash'), factory('slow')];
+export const targetFactories: TargetFactory[] = [factory('corrupt'), factory('crash'), factory('slow'), factory('broken')];

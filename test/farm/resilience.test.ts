@@ -147,6 +147,10 @@ describe('a worker stopped with SIGTERM mid-batch', () => {
     a.child.kill('SIGTERM');
     expect((await a.exited).code).toBe(0);
     expect(a.stderr()).toContain('batch returned to the queue');
+    // Logs come from child loggers: every line of a batch names the worker, the job, its campaign and coordinator.
+    const returned = a.stderr().split('\n').filter((l) => l.includes('batch returned to the queue')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(returned.length).toBeGreaterThan(0);
+    for (const l of returned) expect(l).toMatchObject({ worker: expect.any(String), job: expect.stringMatching(/^seed-12-/), campaign: 'seed-12', coordinator: c.id, target: T });
     // Nothing was counted from the returned batch, and it waits for the next worker, not counted as a failed attempt.
     const waiting = await queue.getWaiting();
     expect(waiting.length).toBeGreaterThan(0);

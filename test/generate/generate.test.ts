@@ -83,6 +83,14 @@ describe('generateCases', () => {
     for (const tag of ['S1', 'S2', 'S5'] as const) expect(s[tag], tag).toBeGreaterThanOrEqual(0.1);
   });
 
+  it('reaches every scenario for a QEMU target whose kernel lacks dm-dust (Debian 6.1), and makes no dm-dust layer', () => {
+    const supports = { layerKinds: SUPPORTS.qemu.layerKinds.filter((k) => k !== 'dm-dust'), fsTypes: SUPPORTS.qemu.fsTypes };
+    const cases = generateCases(7, 600, { supports });
+    expect(cases.some((c) => c.stack.layers.some((l) => l.kind === 'dm-dust'))).toBe(false);
+    const s = shares(scenarioStats(cases));
+    for (const tag of SCENARIO_TAGS) expect(s[tag], tag).toBeGreaterThanOrEqual(0.05);
+  });
+
   it('respects narrower supports too (a fs type list, no loop)', () => {
     const cases = generateCases(6, 200, { supports: { layerKinds: ['disk', 'fs', 'file', 'dm-linear'], fsTypes: ['xfs'] } });
     for (const c of cases) {

@@ -276,6 +276,18 @@ function reproHeader(input: ReportInput): string[] {
   ];
 }
 
+/**
+ * The run's results to steer repro.c's tables by: those the oracle allowed.
+ * A divergent op's result is left to the model's prediction, so that a
+ * kernel answering as the model allows there is checked on to the end
+ * rather than taken for another path.
+ */
+function steeringObservation(obs: Observation | undefined, outcome: Finding | undefined): Observation | undefined {
+  if (!obs || outcome?.kind !== 'divergence') return obs;
+  const bad = new Set(outcome.divergences.map((d) => d.op).filter((x): x is number => x !== undefined));
+  return bad.size ? { ...obs, results: obs.results.filter((r) => !bad.has(r.op)) } : obs;
+}
+
 /** Write the report folder `dir` (the store's folder for the signature). */
 export async function writeReport(dir: string, input: ReportInput): Promise<ReportFiles> {
   const files: string[] = [];
@@ -296,7 +308,8 @@ export async function writeReport(dir: string, input: ReportInput): Promise<Repo
   else {
     try {
       const header = reproHeader(input);
-      const reproC = generateReproC(v.value, v.info, { header, ...(input.observation ? { observation: input.observation } : {}) });
+      const observation = steeringObservation(input.observation, input.outcome);
+      const reproC = generateReproC(v.value, v.info, { header, ...(observation ? { observation } : {}) });
       const reproSh = generateReproSh(v.value, v.info, { header });
       await put('repro.c', reproC);
       await put('repro.sh', reproSh, 0o755);

@@ -1,14 +1,25 @@
 /**
- * Bisection and the cross-kernel view over fake kernel series with a known
- * change point: deterministic, flaky (the finding shows in some runs only),
- * fixed rather than introduced, with kernels that give no verdict, and a
- * series without a change.
+ * Bisection and the cross-kernel view.
+ *
+ * The search itself over scripted series with a known change point (each
+ * "kernel" an executor answering by its place in the series: deterministic,
+ * flaky, fixed rather than introduced, kernels that give no verdict, a
+ * series without a change), where only the algorithm is under test; then
+ * over a series of real targets run through runCase and judged by the
+ * oracle (the model target, then the TEST-ONLY planted-bug wrapper of the
+ * model, helpers/planted-target.ts). The same over real QEMU kernels is in
+ * qemu-e2e.test.ts; `blockfarm bisect` over fetched Debian kernels in the
+ * report of the issue.
  */
 import { describe, expect, it } from 'vitest';
 import type { Case, RunOutcome } from '../../model/index.ts';
 import { bisect, crossKernel } from '../../coordinator/triage/bisect.ts';
 import type { Executor } from '../../coordinator/triage/executor.ts';
 import { signatureOf } from '../../coordinator/triage/signature.ts';
+import { TargetExecutor } from '../../coordinator/triage/executor.ts';
+import { ModelTarget } from '../../worker/targets/model/model-target.ts';
+import { targetFactories } from './helpers/planted-target.ts';
+import { plantedCase } from './helpers/planted-bug.ts';
 import { build, caseInput } from '../helpers/cases.ts';
 
 const theCase: Case = build(
@@ -142,5 +153,25 @@ describe('crossKernel', () => {
     expect(v.map((x) => x.verdict)).toEqual(['clean', 'unknown', 'clean', 'shows', 'shows']);
     expect(v[3]).toMatchObject({ runs: 2, reproduced: 2 });
     expect(v[1]).toMatchObject({ runs: 0, infraErrors: 2 });
+  });
+});
+
+describe('bisect over real targets', () => {
+  it('finds where a series of targets (model, then the planted bug) starts to diverge, judged by the oracle', async () => {
+    const planted = targetFactories.find((f) => f.matches('testonly_planted:model'))!;
+    const buggy = new TargetExecutor(await planted.create('testonly_planted:model', { allowHost: false }));
+    const clean = new TargetExecutor(new ModelTarget());
+    const { theCase: c } = plantedCase(30, 5);
+    const series = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6'];
+    const executed: string[] = [];
+    const r = await bisect(c, series, (k) => {
+      const ex = series.indexOf(k) >= 4 ? buggy : clean;
+      return { name: k, run: (x: Case) => (executed.push(k), ex.run(x)) };
+    }, { runsPerVersion: 2 });
+    expect(r).toMatchObject({ found: true, direction: 'introduced', first: 'k4', last: 'k3' });
+    expect(r.confidence).toBeCloseTo(1, 6);
+    expect(new Set(executed).size).toBeLessThan(series.length);
+    const views = await crossKernel(c, series.slice(2, 6).map((k) => [k, series.indexOf(k) >= 4 ? buggy : clean] as [string, Executor]), { runs: 1 });
+    expect(views.map((v) => v.verdict)).toEqual(['clean', 'clean', 'shows', 'shows']);
   });
 });

@@ -9,9 +9,12 @@
  * (qemu:<kernel> runs it in a VM in one command, once the QEMU target is
  * there).
  *
- * --standalone runs the report folder's repro.sh instead (writing the
- * report first if needed): the standalone reproducer on this machine's own
- * kernel, as root, so it needs --allow-host too.
+ * --standalone runs the report folder's standalone reproducer instead
+ * (writing the report first if needed): with --target qemu[:ID], repro.c in
+ * a fresh VM of that kernel (coordinator/triage/repro-vm.ts: built here, the
+ * stack set up in the guest with the layers' own commands), its output on
+ * stdout; otherwise repro.sh on this machine's own kernel, as root, so it
+ * needs --allow-host too.
  *
  * Exit: 1 it showed the finding, 0 it did not, 2 bad input, 3 target
  * refused, 4 infrastructure errors only.
@@ -21,8 +24,10 @@ import { promises as fsp } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, type RunOutcome } from '../../../model/index.ts';
-import { TargetExecutor, kernelOfTarget, showsSignature, writeReport } from '../../triage/index.ts';
+import { type Case, EXIT, type RunOutcome } from '../../../model/index.ts';
+import { type DirSignatureStore, ReproUnsupported, type SignatureRecord, TargetExecutor, kernelOfTarget, showsSignature, writeReport } from '../../triage/index.ts';
+import { runReproInVm } from '../../triage/repro-vm.ts';
+import { TargetRefused } from '../../../worker/targets/target.ts';
 import type { CliContext, CommandHost } from '../context.ts';
 import { DEFAULT_DATA_DIR, findSignature, startTarget, storeFor } from './triage.ts';
 
@@ -68,9 +73,10 @@ export async function reproCommand(sig: string, opts: ReproCliOptions, ctx: CliC
     return EXIT.badInput;
   }
 
+  if (opts.standalone && opts.target !== undefined && (opts.target === 'qemu' || opts.target.startsWith('qemu:'))) return reproInVm(rec, theCase, minimized, opts.target, store, ctx);
   if (opts.standalone) {
     if (opts.target !== undefined && opts.target !== 'host') {
-      ctx.err('blockfarm repro: --standalone runs repro.sh on this machine (target host); for a VM use --target qemu:<kernel> without --standalone');
+      ctx.err('blockfarm repro: --standalone runs repro.c on this machine (target host, through repro.sh) or in a VM (--target qemu[:<kernel>])');
       return EXIT.badInput;
     }
     if (!opts.allowHost) {
@@ -129,6 +135,43 @@ export async function reproCommand(sig: string, opts: ReproCliOptions, ctx: CliC
   return valid ? EXIT.pass : infra && outcomes.every((o) => o.kind === 'unsupported') ? EXIT.unsupported : EXIT.infra;
 }
 
+/** --standalone --target qemu[:ID]: the report's repro.c in a fresh VM of that kernel. */
+async function reproInVm(rec: SignatureRecord, theCase: Case, minimized: Case | undefined, target: string, store: DirSignatureStore, ctx: CliContext): Promise<number> {
+  const dir = store.dir(rec.id);
+  const file = join(dir, 'repro.c');
+  let reproC = await fsp.readFile(file, 'utf8').catch(() => undefined);
+  if (reproC === undefined) {
+    const original = (await store.getCase(rec.id, 'original')) ?? theCase;
+    const w = await writeReport(dir, { record: rec, original, ...(minimized ? { minimized } : {}) });
+    if (w.reproUnsupported) {
+      ctx.err(`blockfarm repro: no standalone reproducer for ${rec.id}: ${w.reproUnsupported}`);
+      return EXIT.unsupported;
+    }
+    reproC = await fsp.readFile(file, 'utf8');
+  }
+  try {
+    const r = await runReproInVm(theCase, reproC, { target, onLine: (line) => ctx.out(line) });
+    if (r.setupFailed) {
+      ctx.err(`blockfarm repro: in the VM of ${r.kernel}, a set-up step failed: ${r.setupFailed}`);
+      return EXIT.unsupported;
+    }
+    for (const l of r.stderr) ctx.err(l);
+    ctx.err(`blockfarm repro: repro.c on ${r.kernel} (in a VM) exited ${r.exit}${r.timedOut ? ' (killed: it ran too long)' : ''}`);
+    return r.exit === 0 ? EXIT.pass : r.exit === 1 ? EXIT.finding : EXIT.infra;
+  } catch (err) {
+    if (err instanceof TargetRefused) {
+      ctx.err(`blockfarm repro: target '${target}' refused: ${err.message}`);
+      return err.exitCode;
+    }
+    if (err instanceof ReproUnsupported) {
+      ctx.err(`blockfarm repro: no standalone reproducer for ${rec.id}: ${err.message}`);
+      return EXIT.unsupported;
+    }
+    ctx.err(`blockfarm repro: ${(err as Error).message}`);
+    return EXIT.infra;
+  }
+}
+
 export function registerRepro(program: Command, host: CommandHost): void {
   program
     .command('repro')
@@ -136,7 +179,7 @@ export function registerRepro(program: Command, host: CommandHost): void {
     .argument('<sig>', 'a signature id, or a unique prefix of one')
     .option('-t, --target <name>', 'model, host (with --allow-host), qemu:<kernel>')
     .option('--runs <n>', 'how many times', '3')
-    .option('--standalone', "run the report's repro.sh on this machine (root, --allow-host)")
+    .option('--standalone', "run the report's repro.c: in a VM with --target qemu[:ID], else repro.sh on this machine (root, --allow-host)")
     .option('--allow-host', "allow running on this machine's own kernel")
     .option('-d, --data-dir <dir>', 'the data directory', DEFAULT_DATA_DIR)
     .option('--json', 'print one JSON object')

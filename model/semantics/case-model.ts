@@ -48,9 +48,13 @@ export class CaseModel {
   readonly table = new SetTable();
   readonly seed: number;
   readonly geometry = new Map<string, ResolvedGeometry>();
-  readonly places = new Map<number, OpPlace>();
   /** phases[p][t]: the ops of thread t between barrier p-1 and barrier p. */
   readonly phases: Op[][][] = [];
+  /** Layers a corrupt op damages. */
+  private readonly corrupted = new Set<string>();
+  /** Block sizes loop-set-block-size ops set, by loop device. */
+  private readonly loopBlockSizes = new Map<string, number[]>();
+  private placeIndex: Map<number, OpPlace> | undefined;
   readonly faults = new Map<string, FaultSummary>();
   /** Empty set: the fill of maps that record only what a thread touched. */
   readonly none: SrcSet;
@@ -77,19 +81,41 @@ export class CaseModel {
   }
 
   private cutPhases(): void {
-    this.theCase.program.threads.forEach((t, ti) => {
+    const threads = this.theCase.program.threads;
+    for (let ti = 0; ti < threads.length; ti++) {
       let phase = 0;
-      t.ops.forEach((op, index) => {
-        this.places.set(op.id, { op, thread: ti, index, phase });
+      for (const op of threads[ti]!.ops) {
         if (op.kind === 'barrier') {
           phase++;
-          return;
+          continue;
         }
-        while (this.phases.length <= phase) this.phases.push(this.theCase.program.threads.map(() => []));
+        if (op.kind === 'corrupt') this.corrupted.add(op.target);
+        else if (op.kind === 'loop-set-block-size') {
+          const sizes = this.loopBlockSizes.get(op.target);
+          if (sizes) sizes.push(op.size);
+          else this.loopBlockSizes.set(op.target, [op.size]);
+        }
+        while (this.phases.length <= phase) this.phases.push(threads.map(() => []));
         this.phases[phase]![ti]!.push(op);
+      }
+    }
+    if (this.phases.length === 0) this.phases.push(threads.map(() => []));
+  }
+
+  /** Where each op of the program sits, by op id (made on first use: the walk itself does not need it). */
+  get places(): ReadonlyMap<number, OpPlace> {
+    if (!this.placeIndex) {
+      const places = new Map<number, OpPlace>();
+      this.theCase.program.threads.forEach((t, ti) => {
+        let phase = 0;
+        t.ops.forEach((op, index) => {
+          places.set(op.id, { op, thread: ti, index, phase });
+          if (op.kind === 'barrier') phase++;
+        });
       });
-    });
-    if (this.phases.length === 0) this.phases.push(this.theCase.program.threads.map(() => []));
+      this.placeIndex = places;
+    }
+    return this.placeIndex;
   }
 
   layer(id: string): Layer {
@@ -115,7 +141,7 @@ export class CaseModel {
     if (dev) lbs.add(dev.logicalBlockSize);
     for (const l of [this.layer(fsl.on), ...this.info.below(fsl.on)]) {
       if (l.kind !== 'loop') continue;
-      for (const p of this.places.values()) if (p.op.kind === 'loop-set-block-size' && p.op.target === l.id) lbs.add(p.op.size);
+      for (const size of this.loopBlockSizes.get(l.id) ?? []) lbs.add(size);
     }
     return [...lbs];
   }
@@ -180,11 +206,9 @@ export class CaseModel {
     }
     // Bad blocks, or a corrupt op, under a filesystem: anything on it may fail or read back damaged.
     // (Static, so that threads racing the corrupt op see it too.)
-    const corrupted = new Set<string>();
-    for (const p of this.places.values()) if (p.op.kind === 'corrupt') corrupted.add(p.op.target);
     for (const l of this.info.below(id)) {
       const p = layerModule(l).fault(l);
-      if ((p.kind === 'bad-blocks' || corrupted.has(l.id)) && this.objectsAbove(l.id, 0, 1).find((a) => a.obj === id)?.viaFs) f.lenient = true;
+      if ((p.kind === 'bad-blocks' || this.corrupted.has(l.id)) && this.objectsAbove(l.id, 0, 1).find((a) => a.obj === id)?.viaFs) f.lenient = true;
     }
     return f;
   }

@@ -34,37 +34,37 @@ interface OpDivergenceBase {
   thread: number;
 }
 
-function base(place: OpPlace): OpDivergenceBase {
-  return { op: place.op.id, opKind: place.op.kind, thread: place.thread };
+function base(op: Op, thread: number): OpDivergenceBase {
+  return { op: op.id, opKind: op.kind, thread };
 }
 
-function texts(place: OpPlace, exp: Expected, res: OpResult) {
-  const b = base(place);
+function texts(op: Op, thread: number, exp: Expected, res: OpResult) {
+  const b = base(op, thread);
   const expected = describeExpected(exp);
   const observed = describeResult(res);
   const why = exp.reasons.length ? ` (${exp.reasons.join('; ')})` : '';
   return { b, expected, observed, why };
 }
 
-/** The first way `res` differs from `exp`, if any. */
-export function compareResult(place: OpPlace, exp: Expected, res: OpResult, model: CaseModel): Divergence | undefined {
+/** The first way `res` (of `op`, run by thread `thread`) differs from `exp`, if any. */
+export function compareResult(op: Op, thread: number, exp: Expected, res: OpResult, model: CaseModel): Divergence | undefined {
   // The descriptions are only needed for a divergence: most results match, so they are made on the way out.
   if (res.signal) {
     if (exp.signal) return undefined;
-    const { b, expected, observed } = texts(place, exp, res);
+    const { b, expected, observed } = texts(op, thread, exp, res);
     return { ...b, class: 'unexpected-signal', expected, observed, message: `op ${b.op} (${b.opKind}) died with ${res.signal}; the model allows ${expected}` };
   }
   if (exp.mustSignal) {
-    const { b, expected, observed, why } = texts(place, exp, res);
+    const { b, expected, observed, why } = texts(op, thread, exp, res);
     return { ...b, class: 'missing-signal', expected, observed, message: `op ${b.op} (${b.opKind}) returned ${observed}; it had to raise SIGBUS${why}` };
   }
   if (res.ret < 0) {
     if (res.errno && exp.errnos.includes(res.errno)) return undefined;
-    const { b, expected, observed } = texts(place, exp, res);
+    const { b, expected, observed } = texts(op, thread, exp, res);
     return { ...b, class: 'unexpected-error', expected, observed, message: `op ${b.op} (${b.opKind}) failed with ${observed}; the model allows ${expected}` };
   }
   if (!exp.success) {
-    const { b, expected, observed, why } = texts(place, exp, res);
+    const { b, expected, observed, why } = texts(op, thread, exp, res);
     return { ...b, class: 'missing-error', expected, observed, message: `op ${b.op} (${b.opKind}) succeeded; it had to fail with ${exp.errnos.join(' or ')}${why}` };
   }
   const k = res.ret;
@@ -73,7 +73,7 @@ export function compareResult(place: OpPlace, exp: Expected, res: OpResult, mode
   if (!exp.counts.includes(k)) {
     const shortOk = k < full && ((exp.partialAny && k > 0) || exp.partialOnErrors || (exp.minCount !== undefined && k >= exp.minCount));
     if (!shortOk) {
-      const { b, expected, observed, why } = texts(place, exp, res);
+      const { b, expected, observed, why } = texts(op, thread, exp, res);
       const isShortRead = exp.read !== undefined && k < full;
       return {
         ...b,
@@ -90,9 +90,9 @@ export function compareResult(place: OpPlace, exp: Expected, res: OpResult, mode
   }
   if (exp.read && k > 0) {
     if (!res.data) return undefined; // a target that does not decode data is judged on counts only
-    const bad = firstDataMismatch(exp.read.pieces(k), res.data, exp.read.offset, k, model, place.op, false, false, exp.read.obj);
+    const bad = firstDataMismatch(exp.read.pieces(k), res.data, exp.read.offset, k, model, op, false, false, exp.read.obj);
     if (bad) {
-      const b = base(place);
+      const b = base(op, thread);
       return { ...b, ...bad, class: 'wrong-data', object: exp.read.obj, message: `op ${b.op} (${b.opKind}) read ${bad.observed} at offset ${bad.offset} of '${exp.read.obj}'; the model allows ${bad.expected}` };
     }
   }

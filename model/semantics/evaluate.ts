@@ -99,7 +99,8 @@ function sameSrc(a: RunSrc, b: RunSrc): boolean {
 }
 
 export function judge(model: CaseModel, obs: Observation): Judgement {
-  const results = new Map(obs.results.map((r) => [r.op, r]));
+  const results = new Map<number, OpResult>();
+  for (const r of obs.results) results.set(r.op, r);
   const j: Judgement = { divergences: [], notes: [], world: model.initialWorld() };
   checkGeometry(model, obs, j);
   for (const t of model.theCase.program.threads)
@@ -128,7 +129,9 @@ function judgePhase(model: CaseModel, phase: Op[][], worlds: World[], results: M
     const local: Judgement = { divergences: [], notes: [], world: w };
     let out: World[];
     if (busy.length <= 1) {
-      for (const { ops, t } of busy) for (const op of ops) step(model, op, t, w, new SoloView(w), undefined, results, local);
+      // One context serves the thread's ops: it holds only the world, which they share anyway.
+      const ctx = new OpCtx(model, w, new SoloView(w), undefined);
+      for (const { ops, t } of busy) for (const op of ops) step(model, op, t, ctx, results, local);
       out = [w];
     } else if (needsInterleaving(model, phase)) out = interleavePhase(model, phase, w, results, local);
     else out = [racePhase(model, phase, w, results, local)];
@@ -171,12 +174,11 @@ function checkFinalAny(model: CaseModel, obs: Observation, worlds: World[], j: J
   j.world = pick.world;
 }
 
-function step(model: CaseModel, op: Op, thread: number, world: World, view: View, record: ThreadRecord | undefined, results: Map<number, OpResult>, j: Judgement | undefined): Divergence | undefined {
-  const ctx = new OpCtx(model, world, view, record);
+/** Judge one op in `ctx` (its world, view and record) and apply what it did. */
+function step(model: CaseModel, op: Op, thread: number, ctx: OpCtx, results: Map<number, OpResult>, j: Judgement | undefined): Divergence | undefined {
   const sem = semanticsOf(op);
   const res = results.get(op.id)!;
-  const place = model.places.get(op.id)!;
-  const d = compareResult({ ...place, thread }, sem.expect(op, ctx), res, model);
+  const d = compareResult(op, thread, sem.expect(op, ctx), res, model);
   if (d && j && j.divergences.length < MAX_DIVERGENCES) j.divergences.push(d);
   sem.apply(op, res, ctx);
   return d;
@@ -210,7 +212,8 @@ function racePhase(model: CaseModel, phase: Op[][], start: World, results: Map<n
     const w = start.clone();
     const rec = new ThreadRecord(model);
     const view = new RacingView(w, start, Interference.from(seen.filter((_, u) => u !== t)), model);
-    for (const op of ops) step(model, op, t, w, view, rec, results, j);
+    const ctx = new OpCtx(model, w, view, rec);
+    for (const op of ops) step(model, op, t, ctx, results, j);
     return { world: w, record: rec };
   });
   return mergeThreads(model, start, finals);
@@ -289,7 +292,7 @@ function interleavePhase(model: CaseModel, phase: Op[][], start: World, results:
       const w = world.clone();
       const op = ops[pos[t]!]!;
       const view = op.kind === 'read' || op.kind === 'mmap-read' ? inFlightView(model, phase, pos, t, w, results) : new SoloView(w);
-      const d = step(model, op, t, w, view, undefined, results, undefined);
+      const d = step(model, op, t, new OpCtx(model, w, view, undefined), results, undefined);
       if (d) {
         if (!deepest || depth > deepest.depth) deepest = { depth, d };
         return;
@@ -371,11 +374,18 @@ function checkGeometry(model: CaseModel, obs: Observation, j: Judgement): void {
   }
 }
 
+/** Per case: every object an op of the program uses (fixed by the program). */
+const usedObjects = new WeakMap<CaseModel, string[]>();
+
 /** Objects whose final content the model judges: every object an op used that still exists and nothing sits on. */
 export function finalObjects(model: CaseModel, world: World): string[] {
-  const used = new Set<string>();
-  for (const p of model.places.values()) for (const id of semanticsOf(p.op).objects(p.op, model)) used.add(id);
-  return [...used].filter((id) => {
+  let used = usedObjects.get(model);
+  if (!used) {
+    const ids = new Set<string>();
+    for (const t of model.theCase.program.threads) for (const op of t.ops) for (const id of semanticsOf(op).objects(op, model)) ids.add(id);
+    usedObjects.set(model, (used = [...ids]));
+  }
+  return used.filter((id) => {
     const l = model.info.layer(id);
     if (!l || l.kind === 'fs') return false;
     const above = model.info.usersOf(id).filter((u) => !(u.kind === 'dm-snapshot' && u.origin === id));

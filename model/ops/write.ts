@@ -35,12 +35,10 @@ function payload(op: WriteOp, k: number, ctx: OpCtx): Array<[number, number, Src
   return ctx.view.pieces(b.file, from, from + k).map(([ps, pe, v]) => [ps - from + s, pe - from + s, ctx.table.moved(v, s - from)]);
 }
 
-/** The pages [s, e) covers only in part. */
-function partialPages(s: number, e: number): Array<[number, number]> {
-  const pages = new Set<number>();
-  if (s % PAGE !== 0) pages.add(alignDown(s, PAGE));
-  if (e % PAGE !== 0) pages.add(alignDown(e, PAGE));
-  return [...pages].map((p) => [p, p + PAGE]);
+/** Some page that [s, e) covers only in part may fail to read. */
+function partialPageMayError(ctx: OpCtx, target: string, s: number, e: number): boolean {
+  if (s % PAGE !== 0 && mayErrorNear(ctx, target, alignDown(s, PAGE), alignDown(s, PAGE) + PAGE)) return true;
+  return e % PAGE !== 0 && mayErrorNear(ctx, target, alignDown(e, PAGE), alignDown(e, PAGE) + PAGE);
 }
 
 export const writeSemantics: OpSemantics<WriteOp> = {
@@ -49,7 +47,10 @@ export const writeSemantics: OpSemantics<WriteOp> = {
     const file = ctx.model.isFile(op.target);
     const sizes = ctx.view.sizes(op.target);
     // A block device takes what fits before its end and refuses to start past it (ENOSPC).
-    const counts = file ? [op.length] : [...new Set(sizes.filter((sz) => op.offset < sz).map((sz) => Math.min(op.length, sz - op.offset)))];
+    const counts =
+      file ? [op.length]
+      : sizes.length === 1 ? (op.offset < sizes[0]! ? [Math.min(op.length, sizes[0]! - op.offset)] : [])
+      : [...new Set(sizes.filter((sz) => op.offset < sz).map((sz) => Math.min(op.length, sz - op.offset)))];
     let e = baseExpectation(op, ctx, counts);
     if (!file && sizes.some((sz) => op.offset >= sz)) e = allowErrnos({ ...e, success: counts.length > 0 && e.success }, ['ENOSPC'], 'a write starting at or past the end of a block device fails with ENOSPC');
     if (file && mayRunOutOfSpace(ctx, op.target, op.offset + op.length))
@@ -59,7 +60,7 @@ export const writeSemantics: OpSemantics<WriteOp> = {
     // Buffered writes that cover part of a page read it first; an unreadable page fails the write.
     // Pages the write covers whole are not read. A misaligned O_DIRECT write may fall back to buffered IO.
     const buffered = !op.direct || !dioAlignment(ctx, op.target, op.offset, op.length, op.vectors, op.buffer).aligned;
-    if (buffered && partialPages(op.offset, op.offset + op.length).some(([s, en]) => mayErrorNear(ctx, op.target, s, en)))
+    if (buffered && partialPageMayError(ctx, op.target, op.offset, op.offset + op.length))
       e = allowErrnos(e, IO_ERRNOS, 'a partial-page write must read an unreadable page');
     return e;
   },
@@ -70,14 +71,22 @@ export const writeSemantics: OpSemantics<WriteOp> = {
     if (k <= 0) return;
     const f = ctx.model.faultsOf(op.target);
     const maybe = failed || f.dropWrites || f.writeErrors;
-    const payloadPieces = payload(op, k, ctx);
-    if (ctx.model.isFile(op.target) && op.offset + k > Math.max(...ctx.view.sizes(op.target))) ctx.dropTail(op.target);
-    for (const [s, e, v] of payloadPieces) {
-      if (maybe) ctx.writeMaybe(op.target, s, e, v);
-      else ctx.write(op.target, s, e, v);
+    const file = ctx.model.isFile(op.target);
+    if (op.buffer.placement === 'heap') {
+      // The common case, without the list payload() makes: the op's own pattern over [offset, offset+k).
+      if (file && op.offset + k > Math.max(...ctx.view.sizes(op.target))) ctx.dropTail(op.target);
+      if (maybe) ctx.writeMaybe(op.target, op.offset, op.offset + k, ctx.table.op(op.id));
+      else ctx.write(op.target, op.offset, op.offset + k, ctx.table.op(op.id));
+    } else {
+      const payloadPieces = payload(op, k, ctx);
+      if (file && op.offset + k > Math.max(...ctx.view.sizes(op.target))) ctx.dropTail(op.target);
+      for (const [s, e, v] of payloadPieces) {
+        if (maybe) ctx.writeMaybe(op.target, s, e, v);
+        else ctx.write(op.target, s, e, v);
+      }
     }
     clearBadBlocks(ctx, op.target, op.offset, op.offset + k, maybe);
-    if (ctx.model.isFile(op.target)) {
+    if (file) {
       const end = op.offset + k;
       if (!failed) ctx.resize(op.target, { kind: 'max', v: end });
       const o = ctx.obj(op.target);

@@ -11,10 +11,12 @@ type DataOp = ReadOp | WriteOp;
 /** The expectations every read and write starts from, before direction-specific rules. */
 export function baseExpectation(op: DataOp, ctx: OpCtx, counts: number[]): Expected {
   if (!ctx.view.active(op.target)) return expectError(['ENOENT', 'ENXIO'], `'${op.target}' does not exist at this point`);
+  // A fresh object, changed in place below until it is returned (reads and writes are the hot path).
   let e = expectOk(counts);
   if (op.direct) {
     const dio = dioAlignment(ctx, op.target, op.offset, op.length, op.vectors, op.buffer);
-    e = dio.aligned ? { ...e, reasons: [dio.why] } : allowErrnos(e, ['EINVAL'], dio.why);
+    if (dio.aligned) e.reasons = [dio.why];
+    else e = allowErrnos(e, ['EINVAL'], dio.why);
   }
   if (op.nowait) {
     e = allowErrnos(e, ['EAGAIN', 'EOPNOTSUPP'], 'RWF_NOWAIT may answer EAGAIN (would block) or EOPNOTSUPP (not supported here)');
@@ -43,16 +45,18 @@ export function baseExpectation(op: DataOp, ctx: OpCtx, counts: number[]): Expec
 export function readExpectation(op: ReadOp, ctx: OpCtx): Expected {
   const sizes = ctx.view.sizes(op.target);
   const counts = readCounts(sizes, op.offset, op.length);
-  let e = baseExpectation(op, ctx, counts);
+  // baseExpectation returns an object of its own: it is completed in place.
+  const e = baseExpectation(op, ctx, counts);
   if (!e.success) return e;
   // Another thread changes the size while this read runs: it may stop at any EOF in between
   // (filemap_read checks i_size batch by batch; buffered writes raise it folio by folio).
-  if (sizes !== ctx.obj(op.target).sizes && counts.length > 1) e = { ...e, minCount: Math.min(...counts) };
+  if (sizes !== ctx.obj(op.target).sizes && counts.length > 1) e.minCount = Math.min(...counts);
   const f = ctx.model.faultsOf(op.target);
   // Under a damaged filesystem anything may be read; dm-flakey corrupt_bio_byte damages bytes
   // of the right data but never turns it into another op's.
   const widen = isLenient(ctx, op.target) ? ctx.table.any : f.corruptReads ? ctx.table.noise : undefined;
-  return { ...e, read: new ReadPieces(op.target, op.offset, ctx, widen) };
+  e.read = new ReadPieces(op.target, op.offset, ctx, widen);
+  return e;
 }
 
 /** What the first k bytes of a read may hold (a class, not a closure per read: reads are the hot path). */

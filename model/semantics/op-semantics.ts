@@ -41,8 +41,9 @@ export interface Expected {
   reasons: string[];
 }
 
-export function expectOk(counts: number[] = [0], extra: Partial<Expected> = {}): Expected {
-  return { success: true, counts, partialAny: false, partialOnErrors: false, errnos: [], signal: false, mustSignal: false, reasons: [], ...extra };
+export function expectOk(counts: number[] = [0], extra?: Partial<Expected>): Expected {
+  const e: Expected = { success: true, counts, partialAny: false, partialOnErrors: false, errnos: [], signal: false, mustSignal: false, reasons: [] };
+  return extra ? { ...e, ...extra } : e;
 }
 
 export function expectError(errnos: string[], reason: string): Expected {

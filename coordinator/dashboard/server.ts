@@ -98,7 +98,8 @@ export class DashboardServer {
 
   async start(): Promise<string> {
     this.redis = await connectRedis(this.opts.redisUrl, { connectionName: 'blockfarm-dashboard' });
-    this.queueRedis = new Redis(redisOptions(parseRedisUrl(this.opts.redisUrl), { blocking: true, connectionName: 'blockfarm-dashboard-queues' }));
+    // Not a blocking connection: the queue objects only read, and a read must fail (not wait) while Redis is away.
+    this.queueRedis = new Redis(redisOptions(parseRedisUrl(this.opts.redisUrl), { connectionName: 'blockfarm-dashboard-queues' }));
     this.queueRedis.on('error', () => {});
     this.model = new FarmReadModel({ redis: this.redis, queueConnection: this.queueRedis, namespace: this.opts.namespace, dataDir: this.opts.dataDir });
     // fastify's own request lines stay out of the farm's log; its warnings and errors go in.

@@ -7,7 +7,8 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Proc, blockfarm, killAll, messageLines, redisClient, waitFor } from '../farm/helpers/farm.ts';
+import { DashboardServer } from '../../coordinator/dashboard/server.ts';
+import { type Proc, blockfarm, killAll, messageLines, quietLog, redisClient, waitFor } from '../farm/helpers/farm.ts';
 import { type TestRedis, startTestRedis, uniqueNamespace } from '../farm/helpers/redis.ts';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -98,4 +99,24 @@ describe('blockfarm dashboard: the token', () => {
     proc.child.kill('SIGTERM');
     expect((await proc.exited).code).toBe(0);
   });
+});
+
+describe('a Redis that goes away', () => {
+  it('gets a prompt one-line 500 from the API, not a hung request', async () => {
+    const gone = await startTestRedis();
+    const server = new DashboardServer({ redisUrl: gone.url, dataDir: '/nonexistent-blockfarm-data', namespace: uniqueNamespace('dash-gone'), port: 0, log: quietLog() });
+    const base = await server.start();
+    try {
+      expect((await fetch(`${base}/api/overview`)).status).toBe(200);
+      await gone.kill();
+      const t0 = Date.now();
+      const r = await fetch(`${base}/api/overview`);
+      expect(r.status).toBe(500);
+      expect(await r.text()).toMatch(/^the dashboard could not read the farm: .+\n$/);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      await server.close();
+      await gone.stop();
+    }
+  }, 60_000);
 });

@@ -186,7 +186,7 @@ export class DashboardServer {
   private async mountQueues(app: FastifyInstance): Promise<void> {
     const adapter = new FastifyAdapter();
     adapter.setBasePath('/queues');
-    this.board = createBullBoard({ queues: [], serverAdapter: adapter, options: { uiConfig: { boardTitle: 'blockfarm queues' } } });
+    this.board = createBullBoard({ queues: [], serverAdapter: adapter, options: { uiConfig: { boardTitle: 'blockfarm queues', miscLinks: [{ text: 'Dashboard', url: '/' }], hideDocsLink: true } } });
     // The queue UI's page asks Google for its fonts; the dashboard must work offline, so that link goes.
     app.addHook('onSend', async (req, reply, payload) => {
       if (typeof payload === 'string' && req.url.startsWith('/queues') && String(reply.getHeader('content-type') ?? '').includes('text/html'))

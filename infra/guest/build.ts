@@ -327,6 +327,7 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
   await mkdir(guestDir(env), { recursive: true });
   const scratch = path.join(guestDir(env), `.tmp-${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
+    await mkdir(scratch, { recursive: true });
     // Modules: a depmod-ed copy of just the subset.
     const modRoot = path.join(scratch, 'modroot');
     const modDir = path.join(modRoot, 'lib', 'modules', release);
@@ -388,7 +389,7 @@ export async function buildGuestImage(kernel: FetchedKernel, opts: GuestBuildOpt
     // Older images of this kernel are stale now, unless a live process still boots VMs from one.
     for (const name of await readdir(guestDir(env)))
       if (name.startsWith(`${id}-`) && name !== path.basename(dir) && !name.startsWith('.')) await removeUnlessUsed(path.join(guestDir(env), name));
-    opts.progress?.(`guest image ${dir} (${(manifest.bytes / 1e6).toFixed(1)} MB, ${closure.size} modules${missing.length ? `; not in this kernel: ${missing.join(', ')}` : ''})`);
+    opts.progress?.(`guest image ${dir} (${(manifest.bytes / 1e6).toFixed(1)} MB, ${closure.size} modules${!kernel.hasModules ? '; no module tree: built-in drivers only' : missing.length ? `; not in this kernel: ${missing.join(', ')}` : ''})`);
     return { initramfs, dir, key, manifest };
   } catch (err) {
     if (err instanceof ToolMissingError) throw new GuestBuildError(err.message);

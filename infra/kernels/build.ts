@@ -129,7 +129,8 @@ class StepRunner {
       const timer = setInterval(() => {
         const secs = Math.round((Date.now() - t0) / 1000);
         const pct = opts.expected ? ` (~${Math.min(99, Math.round((100 * steps) / opts.expected))}% of the last build's)` : '';
-        this.progress(`${step}: ${Math.floor(secs / 60)}m${String(secs % 60).padStart(2, '0')}s, ${steps} objects${pct}${last ? `, at ${last}` : ''}`);
+        const made = steps ? `, ${steps} objects${pct}${last ? `, at ${last}` : ''}` : '';
+        this.progress(`${step}: ${Math.floor(secs / 60)}m${String(secs % 60).padStart(2, '0')}s${made}`);
       }, this.everySec * 1000);
       const onData = (d: Buffer) => {
         this.log.write(d);

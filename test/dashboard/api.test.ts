@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DashboardServer } from '../../coordinator/dashboard/server.ts';
-import { signaturesRoot } from '../../coordinator/triage/index.ts';
-import { killAll, quietLog, redisClient } from '../farm/helpers/farm.ts';
+import { FarmReadModel } from '../../coordinator/dashboard/read-model.ts';
+import { signatureBody } from '../../coordinator/dashboard/pages.ts';
+import { DirSignatureStore, fileFinding, signatureDir, signaturesRoot, writeReport } from '../../coordinator/triage/index.ts';
+import { ROOT, killAll, quietLog, redisClient, removeDir, tempDir } from '../farm/helpers/farm.ts';
 import { CORRUPT, type CampaignFixture, smallCampaign } from './helpers/fixture.ts';
 
 let fx: CampaignFixture;
@@ -215,5 +217,33 @@ describe('safety', () => {
     for (const p of ['/', '/signatures', `/signatures/${fx.signature}`, '/kernels', '/workers', '/metrics', '/api/overview', '/api/queues', '/api/workers', '/api/kernels', `/api/signatures/${fx.signature}`, '/queues/', '/queues/api/queues?activeQueue=triage&page=1&jobsPerPage=10'])
       expect((await get(p)).status, p).toBe(200);
     expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('a crash report (console log from the kernel-log golden file 03, written by triage\'s report writer)', () => {
+  it('shows the kernel log excerpt escaped and says the kernel crashed', async () => {
+    const golden = readFileSync(join(ROOT, 'worker/kernel-log/testdata/03.txt'), 'utf8');
+    const title = /^TITLE: (.*)$/m.exec(golden)![1]!;
+    const log = golden.split('\n').filter((l) => l.startsWith('[')).join('\n');
+    const dataDir = tempDir('dash-crash');
+    try {
+      const store = new DirSignatureStore(signaturesRoot(dataDir));
+      const theCase = JSON.parse(readFileSync(join(signaturesRoot(fx.dataDir), fx.signature, 'case.json'), 'utf8'));
+      const outcome = { kind: 'crash' as const, target: 'qemu:6.1.0-56-amd64', title, log, durationMs: 1200 };
+      const filed = (await fileFinding(store, { outcome, theCase, target: outcome.target, kernelLog: log }))!;
+      await writeReport(signatureDir(store.root, filed.record.id), { record: (await store.get(filed.record.id))!, original: theCase, outcome, kernelLog: log });
+      const model = new FarmReadModel({ redis: client, queueConnection: client, namespace: fx.namespace, dataDir });
+      const d = (await model.signature(filed.record.id))!;
+      expect(d.row.kernels).toEqual(['6.1.0-56-amd64']);
+      expect(d.row.source).toBe('kernel');
+      expect(d.row.files).toContain('console.log');
+      const html = signatureBody(d);
+      expect(html).toContain('The kernel crashed: <code>general protection fault in bio_split_rw</code>');
+      expect(html).toContain('general protection fault, probably for non-canonical address 0xdffffc0000000003');
+      expect(html).toContain('<h2>Console / kernel log</h2>');
+      await model.close();
+    } finally {
+      removeDir(dataDir);
+    }
   });
 });

@@ -181,6 +181,11 @@ export class TriageConsumer {
     return p;
   }
 
+  /** The facts of the kernel a signature was first seen on (its report's kernel.config). */
+  private firstKernelFacts(rec: SignatureRecord): Promise<{ version?: string; config?: string }> {
+    return rec.first.target.startsWith('qemu:') ? this.kernelFacts(kernelOfTarget(rec.first.target)) : Promise.resolve({});
+  }
+
   // ---------------------------------------------------------------- filing
 
   async file(job: Job): Promise<{ signature: string; isNew: boolean }> {
@@ -212,12 +217,13 @@ export class TriageConsumer {
         const minimized = await this.store.getCase(rec.id, 'minimized');
         // The first run that showed it stays the report's run; later occurrences only move the counts.
         const outcome = r.isNew ? d.outcome : ((await this.reportOutcome(dir)) ?? d.outcome);
+        const config = (await this.firstKernelFacts(rec)).config;
         await writeReport(dir, {
           record: rec,
           original,
           ...(minimized ? { minimized } : {}),
           outcome,
-          ...(facts.config ? { kernelConfig: facts.config } : {}),
+          ...(config ? { kernelConfig: config } : {}),
         });
       }
       if (!r.isNew && rec.count <= MAX_OCCURRENCE_LINES) {
@@ -275,7 +281,7 @@ export class TriageConsumer {
     const { log } = this.opts;
     const b = this.opts.minimizeBudget ?? {};
     const dir = signatureDir(this.store.files.root, rec.id);
-    const facts = target.startsWith('qemu:') ? await this.kernelFacts(kernelOfTarget(target)) : {};
+    const facts = await this.firstKernelFacts(rec);
     const outcome = await this.reportOutcome(dir);
     const abort = new AbortController();
     this.aborts.add(abort);

@@ -8,10 +8,14 @@
  * qemu:ID` runs it in a VM in one command; bisection over a series of real
  * QEMU targets (honest, then faulty) finds the change point.
  *
- * The fault (test-only, honestly labelled): the QEMU target's plan hook, and
- * the reproducer's set-up hook, build every dm-linear layer as dm-flakey
- * dropping writes (as test/qemu's negative test does). The case says
- * dm-linear, so the model expects the writes to be there.
+ * Then the same through the farm: a worker process serving the test-only
+ * target on that kernel, the triage consumer filing the finding in Redis and
+ * minimizing it with every candidate a job on the worker's exec queue.
+ *
+ * The fault (test-only, honestly labelled; helpers/flakey-qemu-target.ts):
+ * the QEMU target's plan hook, and the reproducer's set-up hook, build every
+ * dm-linear layer as dm-flakey dropping writes (as test/qemu's negative test
+ * does). The case says dm-linear, so the model expects the writes there.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -21,18 +25,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DirSignatureStore, TargetExecutor, bisect, fileFinding, processSignature, signaturesRoot } from '../../coordinator/triage/index.ts';
 import { runReproInVm } from '../../coordinator/triage/repro-vm.ts';
 import { type CaseInput, validateCase } from '../../model/index.ts';
-import type { ExecPlan, SetupStep } from '../../worker/executor/protocol.ts';
+import type { ExecPlan } from '../../worker/executor/protocol.ts';
+import { flakeyInsteadOfLinear } from './helpers/flakey-qemu-target.ts';
 import { createQemuTarget } from '../../worker/targets/qemu/factory.ts';
 import type { QemuTarget } from '../../worker/targets/qemu/qemu-target.ts';
 import { blockfarm, testKernel } from '../qemu/helpers.ts';
+import { DataDir } from '../../coordinator/farm/data-dir.ts';
+import { TriageConsumer } from '../../coordinator/farm/triage.ts';
+import { QueueExecutor, type MinimizeResult, signatureOf } from '../../coordinator/triage/index.ts';
+import { PROTOCOL_VERSION, TRIAGE_QUEUE, type TriageJobData, caseId } from '../../worker/farm/protocol.ts';
+import { Queue } from 'bullmq';
+import { ROOT, killAll, quietLog, redisClient, waitFor, waitForWorkers, workerProc } from '../farm/helpers/farm.ts';
+import { type TestRedis, startTestRedis, uniqueNamespace } from '../farm/helpers/redis.ts';
 
 const MiB = 1024 * 1024;
 
-/** TEST-ONLY fault: a dm-linear table becomes dm-flakey dropping every write (up 0 s, down 60 s). */
-function flakeyInsteadOfLinear(steps: SetupStep[]): SetupStep[] {
-  const swap = (a: string) => a.replace(/ linear (\S+) 0$/, ' flakey $1 0 0 60 1 drop_writes');
-  return steps.map((s) => (s.argv[0] === 'dmsetup' && s.argv[1] === 'create' ? { ...s, argv: s.argv.map(swap), ...(s.stdin !== undefined ? { stdin: swap(s.stdin) } : {}) } : s));
-}
 
 const original: CaseInput = {
   format: 'blockfarm-case/1',
@@ -77,7 +84,11 @@ beforeAll(async () => {
   await testKernel();
 }, 600_000);
 
+let redis: TestRedis | undefined;
+
 afterAll(async () => {
+  await killAll();
+  await redis?.stop();
   for (const t of targets) await t.close();
   rmSync(base, { recursive: true, force: true });
 });
@@ -149,5 +160,60 @@ describe('triage end to end in a QEMU guest', () => {
     const cli = await blockfarm(['repro', filed!.record.id.slice(0, 24), '--standalone', '--target', name, '--data-dir', data]);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stdout).toMatch(/RESULT: every op did what the model allows/);
+  }, 1_500_000);
+
+  it('through the farm: a worker process on the real kernel runs the candidates, the consumer files and minimizes', async () => {
+    const kernel = await testKernel();
+    const FLAKEY = 'testonly_flakey:qemu';
+    redis = await startTestRedis();
+    const client = redisClient(redis.url);
+    const ns = uniqueNamespace('triageqemu');
+    const worker = workerProc(redis.url, ns, [FLAKEY], ['--concurrency', '2'], { BLOCKFARM_TARGET_PLUGINS: join(ROOT, 'test/triage/helpers/flakey-qemu-target.ts') });
+    await waitForWorkers(client, ns, [worker.pid]);
+    const data = join(base, 'farm-data');
+    const minimized: Array<MinimizeResult | undefined> = [];
+    const consumer = new TriageConsumer({
+      connection: redisClient(redis.url).duplicate({ maxRetriesPerRequest: null }),
+      redis: client,
+      namespace: ns,
+      dataDir: new DataDir(data),
+      log: quietLog(),
+      minimizeBudget: { maxExecutions: 100, concurrency: 2, confirmRuns: 1 },
+      retest: false,
+      onMinimized: (_s, m) => minimized.push(m),
+    });
+    await consumer.start();
+    const triage = new Queue(TRIAGE_QUEUE, { connection: redisClient(redis.url), prefix: ns });
+    const probe = await QueueExecutor.open({ connection: redisClient(redis.url).duplicate({ maxRetriesPerRequest: null }), namespace: ns, target: FLAKEY, coordinator: 'test-1-abcdef' });
+    try {
+      const v = validateCase(original);
+      if (!v.ok) throw new Error('invalid');
+      // Found on the farm: the case as a job on the worker's exec queue.
+      const outcome = await probe.run(v.value);
+      expect(outcome.kind, JSON.stringify(outcome).slice(0, 600)).toBe('divergence');
+      if (outcome.kind !== 'divergence') return;
+      const job: TriageJobData = {
+        v: PROTOCOL_VERSION, coordinator: 'test-1-abcdef', campaign: 'seed-9', target: FLAKEY, worker: 'w', execJob: 'seed-9-x-0-1',
+        caseId: caseId(v.value), signature: signatureOf(outcome, v.value).id, scenarios: [], outcome, case: v.value,
+      };
+      await triage.add('divergence', job, { jobId: 'seed-9-a' });
+      await waitFor('the minimization on the farm', async () => minimized.length > 0, 1_200_000, 500);
+      const m = minimized[0]!;
+      expect(m?.reproduced).toBe(true);
+      const ops = m!.minimized.program.threads.flatMap((t) => t.ops);
+      console.log(`minimized through the farm on ${kernel.info.id} in ${m!.executions} runs (${(m!.elapsedMs / 1000).toFixed(0)} s): ${ops.map((o) => `${o.id}:${o.kind}`).join(' ')}`);
+      expect(ops.length).toBeLessThanOrEqual(3);
+      expect(m!.minimized.stack.layers.map((l) => l.kind)).toEqual(['disk', 'dm-linear']);
+      const sig = JSON.parse((await client.hget(`${ns}:signatures`, job.signature))!) as { count: number; reproduction?: { case: string } };
+      expect(sig).toMatchObject({ count: 1, reproduction: { case: 'minimized' } });
+      expect(readdirSync(join(data, 'reports', job.signature))).toEqual(expect.arrayContaining(['report.md', 'minimized.json', 'repro.c', 'repro.sh']));
+    } finally {
+      await probe.close();
+      await triage.close();
+      await consumer.close();
+      worker.child.kill('SIGTERM');
+      await worker.exited;
+      client.disconnect();
+    }
   }, 1_500_000);
 });

@@ -966,6 +966,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       loop.catch(() => {});
       const finished = await Promise.race([loop, this.fatalPromise]);
       if (finished) await this.drainTriage();
+      // The summary names the workers serving each target now, not at the last periodic check.
+      await this.checkWorkers().catch(() => {});
       const snap = await this.progress();
       if (finished) {
         await state.finish(snap.elapsedMs);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/redis/server.ts';
 import { blockfarm, killAll, messageLines, removeDir, tempDir } from './helpers/farm.ts';
+import { startTestRedis, uniqueNamespace } from './helpers/redis.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -57,6 +58,33 @@ describe('blockfarm campaign (embedded)', () => {
     const s = JSON.parse(p.stdout()) as { finished: boolean; targets: Array<{ target: string; counts: { executed: number } }> };
     expect(s.finished).toBe(true);
     expect(s.targets[0]).toMatchObject({ target: 'model', counts: { executed: 10 } });
+  }, 120_000);
+});
+
+describe('blockfarm campaign --redis URL (distributed)', () => {
+  it('uses that Redis (no private one) and workers started elsewhere do the work', async () => {
+    const redis = await startTestRedis();
+    try {
+      const ns = uniqueNamespace('dist');
+      const dataDir = tempDir('cli-dist');
+      dirs.push(dataDir);
+      const w = blockfarm(['worker', '--redis', redis.url, '--namespace', ns, '--target', 'model']);
+      const p = blockfarm(['campaign', '--redis', redis.url, '--namespace', ns, '--workers', '0', '--cases', '30', '--targets', 'model', '--generator', 'builtin', '--no-seeds', '--data-dir', dataDir, '--json']);
+      const { code } = await p.exited;
+      expect(code).toBe(0);
+      expect(p.stderr()).not.toContain('private redis-server started');
+      const s = JSON.parse(p.stdout()) as { finished: boolean; targets: Array<{ counts: { executed: number }; workers: number }> };
+      expect(s.finished).toBe(true);
+      expect(s.targets[0]!.counts.executed).toBe(30);
+      expect(s.targets[0]!.workers).toBe(1);
+      // The only worker was the one started apart: it ran the batches.
+      expect(w.stderr()).toContain('"msg":"worker ready"');
+      w.child.kill('SIGTERM');
+      expect((await w.exited).code).toBe(0);
+      expect(w.stderr()).toMatch(/"batches":[1-9]\d*,"msg":"worker stopped"/);
+    } finally {
+      await redis.stop();
+    }
   }, 120_000);
 });
 

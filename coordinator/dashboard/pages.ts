@@ -287,12 +287,13 @@ export function workersBody(ws: WorkerView[]): string {
   );
 }
 
-export function workerBody(w: WorkerView): string {
+export function workerBody(w: WorkerView, findings: Array<FindingTime & { campaign: string }>, known: Set<string>): string {
   return `${cards([
     ['state', w.alive ? '<span class="ok">alive</span>' : '<span class="bad">gone</span>'],
     ['last heartbeat', `${Math.round(w.beatAgeMs / 1000)} s ago`],
     ['batch slots', String(w.concurrency || '-')],
     ['up for', w.startedAt ? duration(w.beatAt - w.startedAt) : '-'],
+    ['findings reported', num(findings.length)],
   ])}
 ${table(
   ['field', 'value'],
@@ -306,5 +307,17 @@ ${table(
     ['protocol version', w.version ? String(w.version) : '-'],
   ],
 )}
-<p class="muted">A worker beats every 5 s; one silent for 15 s is gone (its batches return to the queue when their locks lapse).</p>`;
+<p class="muted">A worker beats every 5 s; one silent for 15 s is gone (its batches return to the queue when their locks lapse).</p>
+<h2>Findings it reported</h2>
+${table(
+  ['time', 'campaign', 'target', 'kind', 'signature'],
+  findings.map((f) => [
+    iso(f.at),
+    escapeHtml(f.campaign),
+    escapeHtml(f.target),
+    escapeHtml(f.kind),
+    f.signature ? (known.has(f.signature) ? `<a href="/signatures/${seg(f.signature)}">${escapeHtml(f.signature)}</a>` : `<code>${escapeHtml(f.signature)}</code>`) : '-',
+  ]),
+  { empty: 'none in the newest campaigns' },
+)}`;
 }

@@ -121,6 +121,9 @@ export interface FindingTime {
   at: number;
   kind: 'divergence' | 'crash' | 'hang';
   target: string;
+  /** The worker that ran the case and the signature the coordinator filed it under, when the record says. */
+  worker?: string;
+  signature?: string;
 }
 
 export interface KernelView {
@@ -177,11 +180,11 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /**
- * The outcome kind of a finding record. The coordinator writes the outcome
- * before the case and the console log, so the head of the file usually
+ * The outcome kind, worker and signature of a finding record. The
+ * coordinator writes them before the case, so the head of the file usually
  * says; the whole file is parsed only when it does not.
  */
-async function findingKind(path: string): Promise<FindingTime['kind'] | undefined> {
+async function findingHead(path: string): Promise<Omit<FindingTime, 'at' | 'target'> | undefined> {
   const fh = await fsp.open(path, 'r');
   let head: string;
   try {
@@ -191,9 +194,19 @@ async function findingKind(path: string): Promise<FindingTime['kind'] | undefine
   } finally {
     await fh.close();
   }
+  const field = (name: string) => new RegExp(`^  "${name}": "([^"\\\\]{1,200})"`, 'm').exec(head)?.[1];
   const m = /"outcome":\s*\{\s*"kind":\s*"([a-z-]+)"/.exec(head);
-  const kind = m ? m[1] : (JSON.parse(await fsp.readFile(path, 'utf8')) as { outcome?: { kind?: string } }).outcome?.kind;
-  return kind === 'divergence' || kind === 'crash' || kind === 'hang' ? kind : undefined;
+  let kind = m?.[1];
+  let worker = field('worker');
+  let signature = field('signature');
+  if (!m) {
+    const r = JSON.parse(await fsp.readFile(path, 'utf8')) as { outcome?: { kind?: string }; worker?: unknown; signature?: unknown };
+    kind = r.outcome?.kind;
+    worker = typeof r.worker === 'string' ? r.worker : undefined;
+    signature = typeof r.signature === 'string' ? r.signature : undefined;
+  }
+  if (kind !== 'divergence' && kind !== 'crash' && kind !== 'hang') return undefined;
+  return { kind, ...(worker ? { worker } : {}), ...(signature ? { signature } : {}) };
 }
 
 export class FarmReadModel {
@@ -363,9 +376,9 @@ export class FarmReadModel {
         if (f === undefined) {
           f = null;
           try {
-            const kind = await findingKind(p);
+            const head = await findingHead(p);
             const st = await fsp.stat(p);
-            if (kind) f = { at: st.mtimeMs, kind, target: decodeTargetName(enc) };
+            if (head) f = { at: st.mtimeMs, target: decodeTargetName(enc), ...head };
           } catch {
             // being swept by retention, or not a finding record: not counted
           }
@@ -375,6 +388,14 @@ export class FarmReadModel {
       }
     }
     return out.sort((a, b) => a.at - b.at);
+  }
+
+  /** The findings a worker reported, in the newest `campaigns` campaigns, newest first (at most `max`). */
+  async findingsOfWorker(id: string, campaigns = 5, max = 200): Promise<Array<FindingTime & { campaign: string }>> {
+    const out: Array<FindingTime & { campaign: string }> = [];
+    for (const m of (await this.campaignMetas()).slice(0, campaigns))
+      for (const f of await this.findingTimes(m.id)) if (f.worker === id) out.push({ ...f, campaign: m.id });
+    return out.sort((a, b) => b.at - a.at).slice(0, max);
   }
 
   // ---------------------------------------------------------------- signatures

@@ -260,7 +260,8 @@ export class DashboardServer {
       const { id } = req.params as { id: string };
       const w = (await m.workers()).find((x) => x.id === id);
       if (!w) return this.notFound(reply, `no worker ${id} in the registry (a worker gone long ago is forgotten)`);
-      return this.html(req, reply, `Worker ${w.id}`, 'workers', workerBody(w));
+      const known = new Set((await m.signatures()).map((r) => r.id));
+      return this.html(req, reply, `Worker ${w.id}`, 'workers', workerBody(w, await m.findingsOfWorker(w.id), known));
     });
 
     // ------------------------------------------------------------ metrics
@@ -273,6 +274,7 @@ export class DashboardServer {
         '/api/campaigns': 'every campaign of the namespace, newest first',
         '/api/campaigns/:id': 'one campaign, its sampled counts per target and the times of its findings (for charts)',
         '/api/workers': 'registered workers: alive or recently gone, last heartbeat',
+        '/api/workers/:id': 'one worker and the findings it reported in the newest campaigns',
         '/api/queues': 'depth of every exec queue and of triage, by state',
         '/api/signatures': 'signatures; ?q= &class= &status= &kernel= &minimized=yes|no &sort= &dir=asc|desc',
         '/api/signatures/:id': 'one signature: record, report.json, case, files',
@@ -293,6 +295,12 @@ export class DashboardServer {
       return { ...c, history: this.history.campaign(c), findings: await m.findingTimes(c.meta.id) };
     });
     app.get('/api/workers', async () => m.workers());
+    app.get('/api/workers/:id', async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const w = (await m.workers()).find((x) => x.id === id);
+      if (!w) return reply.code(404).send({ error: `no worker ${id}` });
+      return { ...w, findings: await m.findingsOfWorker(w.id) };
+    });
     app.get('/api/queues', async () => m.queueViews(await m.queueNames()));
     app.get('/api/signatures', async (req) => {
       const q = parseSignatureQuery(req.query as Q);

@@ -53,6 +53,11 @@ describe('the JSON API on a small real campaign', () => {
   it('the campaign served its own dashboard while it ran (--dashboard), and stopped it at the end', async () => {
     const c = fx.embedded!.campaigns.find((x) => x.meta.id === fx.campaign)!;
     expect(c.meta.status).toBe('running');
+    // Its local workers, one per target, alive with a recent heartbeat, each with its page.
+    const alive = fx.embedded!.workers.filter((w) => w.alive);
+    expect(alive.flatMap((w) => w.targets).sort()).toEqual(['model', CORRUPT]);
+    expect(alive.every((w) => w.beatAgeMs < 15_000)).toBe(true);
+    expect(fx.embedded!.workerPages.every((s) => s === 200)).toBe(true);
     await expect(fetch(`${fx.embedded!.url}/api/overview`)).rejects.toThrow();
   });
 
@@ -81,6 +86,9 @@ describe('the JSON API on a small real campaign', () => {
     const c = await json(`/api/campaigns/${fx.campaign}`);
     expect(c.findings.length).toBe(findingFiles().length);
     expect(c.findings.every((f: any) => f.kind === 'divergence' && f.target === CORRUPT)).toBe(true);
+    // Who found it and under which signature, as the coordinator wrote it in each record.
+    const records = findingFiles().map((f) => JSON.parse(readFileSync(join(fx.dataDir, 'divergences', fx.campaign, 'testonly_corrupt-model', f), 'utf8')));
+    expect(c.findings.map((f: any) => `${f.worker} ${f.signature}`).sort()).toEqual(records.map((r: any) => `${r.worker} ${r.signature}`).sort());
     expect((await get('/api/campaigns/seed-999999')).status).toBe(404);
   });
 

@@ -29,7 +29,13 @@ export interface CampaignFixture {
   /** What the campaign printed (its summary table). */
   summary: string;
   /** What the dashboard the campaign served (--dashboard 0) answered while it ran, if asked to. */
-  embedded?: { url: string; campaigns: Array<{ meta: { id: string; status: string } }> };
+  embedded?: {
+    url: string;
+    campaigns: Array<{ meta: { id: string; status: string } }>;
+    /** /api/workers while the campaign ran, and the HTTP status of each worker's page. */
+    workers: Array<{ id: string; alive: boolean; targets: string[]; beatAgeMs: number }>;
+    workerPages: number[];
+  };
   cleanup(): Promise<void>;
 }
 
@@ -67,8 +73,10 @@ export async function smallCampaign(label: string, opts: CampaignFixtureOptions 
       // The URL is in the JSON log line 'dashboard listening'; the campaign appears once the coordinator opened it.
       const url = await waitFor('the embedded dashboard', async () => /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*dashboard listening/.exec(p.stderr())?.[1], 60_000, 50);
       embedded = await waitFor('the campaign in the embedded dashboard', async () => {
-        const o = (await (await fetch(`${url}/api/overview`)).json()) as NonNullable<CampaignFixture['embedded']>;
-        return o.campaigns.some((c) => c.meta.id === `seed-${seed}`) ? { url, campaigns: o.campaigns } : undefined;
+        const o = (await (await fetch(`${url}/api/overview`)).json()) as Pick<NonNullable<CampaignFixture['embedded']>, 'campaigns' | 'workers'>;
+        if (!o.campaigns.some((c) => c.meta.id === `seed-${seed}`) || o.workers.filter((w) => w.alive).length < 2) return undefined;
+        const workerPages = await Promise.all(o.workers.map(async (w) => (await fetch(`${url}/workers/${encodeURIComponent(w.id)}`)).status));
+        return { url, campaigns: o.campaigns, workers: o.workers, workerPages };
       }, 60_000, 50);
     }
     const { code } = await p.exited;

@@ -91,6 +91,15 @@ describe('System.map symbolization', () => {
     expect(reports.map((r) => r.title)).toEqual(['WARNING in ext4_evict_inode', 'general protection fault']);
   });
 
+  it('looks a frame up as a return address (a call to panic ends its function), a RIP as it is', async () => {
+    const log = ['[    3.540000]  ? 0xffffffff812010a0', '[    3.540000] RIP: 0010:0xffffffff812010a0', '[    3.540000] WARNING: CPU: 0 PID: 1 at x.c:1 0xffffffff812010a0'];
+    expect(await symbolizeLog(log, { symbols: table })).toEqual([
+      '[    3.540000]  ? ext4_da_release_space+0xa0/0xa0',
+      '[    3.540000] RIP: 0010:ext4_evict_inode+0x0/0x6b0',
+      '[    3.540000] WARNING: CPU: 0 PID: 1 at x.c:1 ext4_evict_inode+0x0/0x6b0',
+    ]);
+  });
+
   it('applies the KASLR offset the log states', async () => {
     const shifted = `[    1.000000] RIP: 0010:0xffffffff9a201641\n[    1.100000] Kernel Offset: 0x19000000 from 0xffffffff81000000 (relocation range: 0xffffffff80000000-0xffffffffbfffffff)`;
     expect((await symbolizeLog(shifted, { symbols: table }))[0]).toBe('[    1.000000] RIP: 0010:ext4_evict_inode+0x5a1/0x6b0');

@@ -129,11 +129,20 @@ function prefixOf(line: string): string {
   return stamp ? stamp[0] : '';
 }
 
-/** Replace raw kernel text addresses by func+off/size. */
-export function symbolizeAddresses(line: string, symbols: SymbolTable, kaslr = 0n): string {
+/** A stack frame printed without kallsyms: `0xffffffff...` alone (after `[<...>]` and `? `). */
+const RAW_FRAME_LINE = /^\s*(?:\[<[0-9a-f]+>\]\s*)?(?:\?\s+)?0xffffffff[0-9a-f]{8}\s*$/;
+
+/**
+ * Replace raw kernel text addresses by func+off/size. A stack frame holds a
+ * return address, which for a call to a noreturn function (panic, BUG) is
+ * already the next function's first byte: like the kernel's %pB, such
+ * addresses are looked up one byte earlier and printed with the offset plus one.
+ */
+export function symbolizeAddresses(line: string, symbols: SymbolTable, kaslr = 0n, returnAddress = false): string {
+  const back = returnAddress ? 1n : 0n;
   return line.replace(RAW_ADDR, (whole, h: string) => {
-    const hit = symbols.lookup(BigInt(`0x${h}`) - kaslr);
-    return hit ? `${hit.sym.name}+${hex(hit.offset)}/${hex(hit.sym.size)}` : whole;
+    const hit = symbols.lookup(BigInt(`0x${h}`) - kaslr - back);
+    return hit ? `${hit.sym.name}+${hex(hit.offset + back)}/${hex(hit.sym.size)}` : whole;
   });
 }
 
@@ -159,7 +168,9 @@ export async function symbolizeLog(input: string | readonly string[], opts: Symb
     kaslr = m ? BigInt(`0x${m[1]}`) : 0n;
   }
   const symbols = opts.symbols;
-  const out = symbols ? lines.map((l) => (l.includes('0xffffffff') ? symbolizeAddresses(l, symbols, kaslr) : l)) : [...lines];
+  const out = symbols
+    ? lines.map((l) => (l.includes('0xffffffff') ? symbolizeAddresses(l, symbols, kaslr, RAW_FRAME_LINE.test(l.slice(prefixOf(l).length))) : l))
+    : [...lines];
   if (!opts.lines || !symbols) return out;
 
   const pending: PendingFrame[] = [];

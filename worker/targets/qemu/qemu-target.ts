@@ -18,6 +18,7 @@
  * The kernel log judged by the oracle is the guest's /dev/kmsg records of
  * the run (all levels), sent by the agent after the executor ends.
  */
+import { readFileSync } from 'node:fs';
 import { layerModule } from '../../../model/index.ts';
 import type { GuestImage } from '../../../infra/guest/build.ts';
 import type { KernelConfig } from '../../../infra/kernels/config.ts';
@@ -71,6 +72,20 @@ export interface QemuRunStats {
   how: CaseVm['how'];
   readyMs: number;
   execMs: number;
+  /** CPU time (user + system) of the case's QEMU over its life (its restore, the case), when /proc tells. */
+  qemuCpuMs?: number;
+}
+
+/** CPU time of a process so far, from /proc/PID/stat (utime + stime, in clock ticks of 10 ms). */
+function cpuMsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Guest directory under which runs put mount points and files. */
@@ -141,7 +156,7 @@ export class QemuTarget implements Target {
       await this.opts.inspectForTests?.(cvm, result);
       return result;
     } finally {
-      this.lastStats = { how: cvm.how, readyMs: cvm.readyMs, execMs: Math.round(performance.now() - t0) };
+      this.lastStats = { how: cvm.how, readyMs: cvm.readyMs, execMs: Math.round(performance.now() - t0), qemuCpuMs: cpuMsOf(cvm.vm.pid) };
       // The VM is done with: kill it while the caller judges the run (close() waits for it).
       const r = this.opts.factory.release(cvm).finally(() => this.releasing.delete(r));
       this.releasing.add(r);

@@ -19,43 +19,80 @@ export type Source = { t: 'zero' } | { t: 'any' } | { t: 'error' } | { t: 'noise
 
 export type OpSource = Extract<Source, { t: 'op' }>;
 
+const ANY = 1;
+const ERROR = 2;
+const ZERO = 4;
+const NOISE = 8;
+
+/**
+ * A set of sources. Sets live as long as the content that holds them, one or
+ * more per write, so a set of one op is a single small object: its list of
+ * sources, its op map and its key are made on first use.
+ */
 export class SrcSet {
-  readonly any: boolean;
-  readonly error: boolean;
-  readonly zero: boolean;
-  /** Damaged bytes (dm-flakey corrupt_bio_byte): garbage or zeroes, never another op's data. */
-  readonly noise: boolean;
+  /** Which of any, error, zero and noise the set holds (bits). */
+  private readonly kinds: number;
+  /** How many sources the set has (items.length, without making the list). */
+  readonly size: number;
   /** How many op sources the set has. */
   readonly opCount: number;
-  /** The first op source in the set's order (the one `ops` lists first), if any. */
-  readonly firstOp: OpSource | undefined;
+  /** The first op source in the set's order (the one `ops` lists first), when opCount > 0: its op and delta. */
+  readonly firstOpId: number;
+  readonly firstOpDelta: number;
   /** Unions with other sets of the same table, memoised (see SetTable.union). */
   unionCache: Map<SrcSet, SrcSet> | undefined;
-  /** Made on first use: most sets (one op each) are only asked about their first op. */
+  private itemList: readonly Source[] | undefined;
   private opsByKey: Map<string, { op: number; delta: number }> | undefined;
   private keyText: string | undefined;
-  constructor(key: string | undefined, readonly items: readonly Source[]) {
-    let any = false;
-    let error = false;
-    let zero = false;
-    let noise = false;
+  /** `items` undefined: the set {op `opId` at `opDelta`}. */
+  constructor(key: string | undefined, items: readonly Source[] | undefined, opId = 0, opDelta = 0) {
+    this.keyText = key;
+    this.itemList = items;
+    if (!items) {
+      this.kinds = 0;
+      this.size = 1;
+      this.opCount = 1;
+      this.firstOpId = opId;
+      this.firstOpDelta = opDelta;
+      return;
+    }
+    let kinds = 0;
     let opCount = 0;
-    let firstOp: OpSource | undefined;
+    let firstOpId = 0;
+    let firstOpDelta = 0;
     for (const s of items) {
       if (s.t === 'op') {
-        if (opCount++ === 0) firstOp = s;
-      } else if (s.t === 'any') any = true;
-      else if (s.t === 'error') error = true;
-      else if (s.t === 'zero') zero = true;
-      else noise = true;
+        if (opCount++ === 0) {
+          firstOpId = s.op;
+          firstOpDelta = s.delta;
+        }
+      } else if (s.t === 'any') kinds |= ANY;
+      else if (s.t === 'error') kinds |= ERROR;
+      else if (s.t === 'zero') kinds |= ZERO;
+      else kinds |= NOISE;
     }
-    this.any = any;
-    this.error = error;
-    this.zero = zero;
-    this.noise = noise;
+    this.kinds = kinds;
+    this.size = items.length;
     this.opCount = opCount;
-    this.firstOp = firstOp;
-    this.keyText = key;
+    this.firstOpId = firstOpId;
+    this.firstOpDelta = firstOpDelta;
+  }
+  get any(): boolean {
+    return (this.kinds & ANY) !== 0;
+  }
+  get error(): boolean {
+    return (this.kinds & ERROR) !== 0;
+  }
+  get zero(): boolean {
+    return (this.kinds & ZERO) !== 0;
+  }
+  /** Damaged bytes (dm-flakey corrupt_bio_byte): garbage or zeroes, never another op's data. */
+  get noise(): boolean {
+    return (this.kinds & NOISE) !== 0;
+  }
+  /** The sources, in key order. */
+  get items(): readonly Source[] {
+    return (this.itemList ??= [{ t: 'op', op: this.firstOpId, delta: this.firstOpDelta }]);
   }
   /** The sources' keys joined: equal sets have equal keys. */
   get key(): string {
@@ -71,7 +108,7 @@ export class SrcSet {
   }
   /** Reading here must fail. */
   get mustError(): boolean {
-    return this.error && this.items.length === 1;
+    return this.size === 1 && (this.kinds & ERROR) !== 0;
   }
   /** Data (not an error) may be read here. */
   get mayHaveData(): boolean {
@@ -79,7 +116,7 @@ export class SrcSet {
   }
   hasOp(op: number, delta: number): boolean {
     if (this.any) return true;
-    if (this.opCount <= 1) return this.firstOp !== undefined && this.firstOp.op === op && this.firstOp.delta === delta;
+    if (this.opCount <= 1) return this.opCount === 1 && this.firstOpId === op && this.firstOpDelta === delta;
     return this.ops.has(`${op}@${delta}`);
   }
   toString(): string {
@@ -140,7 +177,7 @@ export class SetTable {
       // By op id: no key to build for the set every write stores.
       let set = this.opSets[op];
       if (!set) {
-        set = new SrcSet(undefined, [{ t: 'op', op, delta: 0 }]);
+        set = new SrcSet(undefined, undefined, op, 0);
         this.opSets[op] = set;
       }
       return set;
@@ -148,7 +185,7 @@ export class SetTable {
     const key = `${op}@${delta}`;
     let set = this.sets.get(key);
     if (!set) {
-      set = new SrcSet(key, [{ t: 'op', op, delta }]);
+      set = new SrcSet(key, undefined, op, delta);
       this.sets.set(key, set);
     }
     return set;
@@ -343,7 +380,7 @@ export class ExtentMap {
 
   /** Some piece may have a set of more than one source (false: every piece has at most one, without looking). */
   mayHoldSeveral(): boolean {
-    return this.storedSeveral || this.fill.items.length > 1;
+    return this.storedSeveral || this.fill.size > 1;
   }
 
   /** Some byte of [s, e) may fail to read: pieces(s, e).some(([, , v]) => v.error), without listing the pieces when nothing stored can error. */
@@ -403,7 +440,7 @@ export class ExtentMap {
     const fill = this.fill;
     if (v !== fill) {
       if (v.error) this.storedError = true;
-      if (v.items.length > 1) this.storedSeveral = true;
+      if (v.size > 1) this.storedSeveral = true;
     }
     const leaves = this.leaves;
     if (leaves.length === 0) {

@@ -154,9 +154,11 @@ export function firstDataMismatch(
   const sorted = inOrder ? runs : [...runs].sort((a, b) => a.offset - b.offset);
   let ri = 0;
   let pos = 0; // relative
-  for (const [ps, pe, v] of pieces) {
-    const s = ps - baseOffset;
-    const e = Math.min(pe - baseOffset, len);
+  for (let pi = 0; pi < pieces.length; pi++) {
+    const piece = pieces[pi]!;
+    const v = piece[2];
+    const s = piece[0] - baseOffset;
+    const e = Math.min(piece[1] - baseOffset, len);
     pos = Math.max(pos, s);
     while (pos < e) {
       while (ri < sorted.length && rel(sorted[ri]!, baseOffset, runsAreAbsolute) + sorted[ri]!.length <= pos) ri++;

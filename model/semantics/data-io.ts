@@ -115,7 +115,7 @@ export function pinObserved(obj: string, offset: number, result: OpResult, ctx: 
       : ctx.table.op(x.src.op, x.src.delta);
     if (!seen) continue;
     for (const [ps, pe, v] of ctx.obj(obj).content.pieces(s, e)) {
-      if (v.items.length === 1) continue;
+      if (v.size === 1) continue;
       const pinned = ctx.table.intersect(v, seen);
       if (!pinned) continue;
       ctx.write(obj, ps, pe, v.error ? ctx.table.union(pinned, ctx.table.error) : pinned);

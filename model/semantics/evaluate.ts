@@ -65,7 +65,7 @@ function canonical(op: Op, e: Expected): OpResult {
     if (!e.read || k === 0) return { op: op.id, ret: k };
     const pieces = e.read.pieces(k);
     let stop = false;
-    for (const p of pieces) if (p[2].mustError) stop = true;
+    for (let i = 0; i < pieces.length; i++) if (pieces[i]![2].mustError) stop = true;
     if (!stop) return { op: op.id, ret: k, data: runsOf(pieces, e.read.offset, false) };
   }
   if (e.errnos.length) return { op: op.id, ret: -1, errno: e.errnos.includes('EIO') ? 'EIO' : e.errnos[0]! };
@@ -81,14 +81,18 @@ function canonical(op: Op, e: Expected): OpResult {
 function runsOf(pieces: readonly Piece[], at: number, final: boolean): ObservedExtent[] {
   const out: ObservedExtent[] = [];
   let last: ObservedExtent | undefined;
-  for (const [s, en, v] of pieces) {
-    const first = v.firstOp;
-    const src: ObservedExtent['src'] = first ? { op: first.op, delta: first.delta } : v.zero ? 'zero' : final && v.mustError ? 'error' : 'unknown';
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i]!;
+    const s = p[0];
+    const en = p[1];
+    const v = p[2];
+    const src: ObservedExtent['src'] = v.opCount ? { op: v.firstOpId, delta: v.firstOpDelta } : v.zero ? 'zero' : final && v.mustError ? 'error' : 'unknown';
     // Pieces tile their range, so each one starts where the last ended.
     if (last && sameSrc(last.src, src)) last.length += en - s;
     else out.push((last = { offset: s - at, length: en - s, src }));
   }
-  return out;
+  // The list outlives the walk (it is the prediction): keep it at its length, not the capacity pushes grew it to.
+  return out.length === 1 ? [out[0]!] : out.slice();
 }
 
 type RunSrc = string | { op: number; delta: number };
@@ -98,14 +102,31 @@ function sameSrc(a: RunSrc, b: RunSrc): boolean {
   return a.op === b.op && a.delta === b.delta;
 }
 
+/** Observed results by op id (a later result for the same op replaces an earlier one). */
+type ResultsById = Array<OpResult | undefined>;
+
+function resultsById(model: CaseModel, obs: Observation): ResultsById {
+  // Op ids are small positive integers: an array indexed by id, made at its full length when the
+  // ids are dense (a sparse array is still right, only slower).
+  let most = 0;
+  let count = 0;
+  for (const t of model.theCase.program.threads)
+    for (const op of t.ops) {
+      count++;
+      if (op.id > most) most = op.id;
+    }
+  const out: ResultsById = most < 4 * count + 1024 ? new Array<OpResult | undefined>(most + 1).fill(undefined) : [];
+  for (const r of obs.results) out[r.op] = r;
+  return out;
+}
+
 export function judge(model: CaseModel, obs: Observation): Judgement {
-  const results = new Map<number, OpResult>();
-  for (const r of obs.results) results.set(r.op, r);
+  const results = resultsById(model, obs);
   const j: Judgement = { divergences: [], notes: [], world: model.initialWorld() };
   checkGeometry(model, obs, j);
   for (const t of model.theCase.program.threads)
     for (const op of t.ops)
-      if (!results.has(op.id)) {
+      if (results[op.id] === undefined) {
         j.incomplete = `the target reported no result for op ${op.id} (${op.kind})`;
         return j;
       }
@@ -123,7 +144,7 @@ export function judge(model: CaseModel, obs: Observation): Judgement {
  * from one order with the content of another, so they are kept apart (grouped
  * by sizes) and later ops and the final content must fit one of them.
  */
-function judgePhase(model: CaseModel, phase: Op[][], worlds: World[], results: Map<number, OpResult>, j: Judgement): World[] {
+function judgePhase(model: CaseModel, phase: Op[][], worlds: World[], results: ResultsById, j: Judgement): World[] {
   const busy = phase.map((ops, t) => ({ ops, t })).filter((x) => x.ops.length > 0);
   const attempts = worlds.map((w) => {
     const local: Judgement = { divergences: [], notes: [], world: w };
@@ -175,9 +196,9 @@ function checkFinalAny(model: CaseModel, obs: Observation, worlds: World[], j: J
 }
 
 /** Judge one op in `ctx` (its world, view and record) and apply what it did. */
-function step(model: CaseModel, op: Op, thread: number, ctx: OpCtx, results: Map<number, OpResult>, j: Judgement | undefined): Divergence | undefined {
+function step(model: CaseModel, op: Op, thread: number, ctx: OpCtx, results: ResultsById, j: Judgement | undefined): Divergence | undefined {
   const sem = semanticsOf(op);
-  const res = results.get(op.id)!;
+  const res = results[op.id]!;
   const d = compareResult(op, thread, sem.expect(op, ctx), res, model);
   if (d && j && j.divergences.length < MAX_DIVERGENCES) j.divergences.push(d);
   sem.apply(op, res, ctx);
@@ -195,7 +216,7 @@ function needsInterleaving(model: CaseModel, phase: Op[][]): boolean {
   return false;
 }
 
-function racePhase(model: CaseModel, phase: Op[][], start: World, results: Map<number, OpResult>, j: Judgement): World {
+function racePhase(model: CaseModel, phase: Op[][], start: World, results: ResultsById, j: Judgement): World {
   // Pass 1: what each thread does, from its observed results: first alone, then again seeing the
   // others' first-round effects (a store past EOF lands when another thread extended the file).
   const round = (others?: ThreadRecord[]) =>
@@ -203,7 +224,7 @@ function racePhase(model: CaseModel, phase: Op[][], start: World, results: Map<n
       const w = start.clone();
       const rec = new ThreadRecord(model);
       const view = others ? new RacingView(w, start, Interference.from(others.filter((_, u) => u !== t)), model) : new SoloView(w);
-      for (const op of ops) semanticsOf(op).apply(op, results.get(op.id)!, new OpCtx(model, w, view, rec));
+      for (const op of ops) semanticsOf(op).apply(op, results[op.id]!, new OpCtx(model, w, view, rec));
       return rec;
     });
   const seen = round(round());
@@ -275,7 +296,7 @@ export function finalSizes(start: number[], threads: SizeOp[][]): number[] {
   return uniqueSorted([...frontier.values()].flatMap((x) => [...x.sizes]));
 }
 
-function interleavePhase(model: CaseModel, phase: Op[][], start: World, results: Map<number, OpResult>, j: Judgement): World[] {
+function interleavePhase(model: CaseModel, phase: Op[][], start: World, results: ResultsById, j: Judgement): World[] {
   const finals: World[] = [];
   let steps = 0;
   let deepest: { depth: number; d: Divergence } | undefined;
@@ -308,7 +329,7 @@ function interleavePhase(model: CaseModel, phase: Op[][], start: World, results:
     if (deepest) j.divergences.push({ ...deepest.d, message: `${deepest.d.message} (no order of the racing ops explains the results)` });
     // Carry on from the phase start with every thread's ops applied as observed, so later phases are still judged.
     const w = start.clone();
-    phase.forEach((ops) => ops.forEach((op) => semanticsOf(op).apply(op, results.get(op.id)!, new OpCtx(model, w, new SoloView(w), undefined))));
+    phase.forEach((ops) => ops.forEach((op) => semanticsOf(op).apply(op, results[op.id]!, new OpCtx(model, w, new SoloView(w), undefined))));
     return [w];
   }
   return finals;
@@ -325,7 +346,7 @@ function interleavePhase(model: CaseModel, phase: Op[][], start: World, results:
 /** Ops that change bytes or EOF while a racing read copies (reads take no lock against them). */
 const IN_FLIGHT_FOR_READS = new Set<Op['kind']>(['write', 'mmap-write', 'truncate', 'fallocate']);
 
-function inFlightView(model: CaseModel, phase: Op[][], pos: number[], t: number, w: World, results: Map<number, OpResult>): View {
+function inFlightView(model: CaseModel, phase: Op[][], pos: number[], t: number, w: World, results: ResultsById): View {
   const records: ThreadRecord[] = [];
   phase.forEach((ops, u) => {
     const next = u === t ? undefined : ops[pos[u]!];
@@ -333,7 +354,7 @@ function inFlightView(model: CaseModel, phase: Op[][], pos: number[], t: number,
     if (next.kind === 'fallocate' && (next.mode === 'collapse-range' || next.mode === 'insert-range')) return;
     const c = w.clone();
     const rec = new ThreadRecord(model);
-    semanticsOf(next).apply(next, results.get(next.id)!, new OpCtx(model, c, new SoloView(c), rec));
+    semanticsOf(next).apply(next, results[next.id]!, new OpCtx(model, c, new SoloView(c), rec));
     records.push(rec);
   });
   return records.length ? new RacingView(w, w, Interference.from(records), model) : new SoloView(w);

@@ -33,7 +33,8 @@ beforeAll(async () => {
   fixture = await smallCampaign('dash-browser', { seed: 11 });
   server = new DashboardServer({ redisUrl: fixture.redis.url, dataDir: fixture.dataDir, namespace: fixture.namespace, port: 0, log: quietLog(), sampleEveryMs: 1000 });
   base = await server.start();
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  // As root (CI) Chromium refuses to start without --no-sandbox; containers often have a small /dev/shm.
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-dev-shm-usage'] });
   mkdirSync(ARTIFACTS, { recursive: true });
 }, 240_000);
 

@@ -13,7 +13,7 @@
  * Nothing here runs a case or a command: Redis reads and file reads only.
  */
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { validateCase, type Case } from '../../model/index.ts';
@@ -170,13 +170,6 @@ function classOf(r: SignatureRecord): string {
   const p = r.parts;
   if (p.source === 'kernel') return p.reportKind ?? p.outcome;
   return p.dataClass ? `${p.class}/${p.dataClass}` : (p.class ?? p.outcome);
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fsp.access(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 /**
@@ -494,7 +487,10 @@ export class FarmReadModel {
     const record = await this.store.get(id);
     if (!record) return undefined;
     const p = join(signatureDir(this.store.root, record.id), name);
-    return (await exists(p)) ? p : undefined;
+    // A link in a report folder must not lead out of the data directory: the real path must stay inside it.
+    const [real, root] = await Promise.all([fsp.realpath(p).catch(() => undefined), fsp.realpath(this.data.root).catch(() => undefined)]);
+    if (!real || !root || !real.startsWith(root + sep)) return undefined;
+    return (await fsp.stat(real)).isFile() ? real : undefined;
   }
 
   // ---------------------------------------------------------------- kernels and the overview

@@ -5,7 +5,7 @@
  * the report folders). Also: path traversal gets 404, nothing but GET is
  * served, and serving every page leaves Redis exactly as it was.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +198,18 @@ describe('safety', () => {
       const r = await get(a);
       expect(r.status, a).toBe(404);
       expect(await r.text(), a).not.toMatch(/root:x:0:0|"seed":/);
+    }
+  });
+
+  it('a report file that is a link out of the data directory gets 404', async () => {
+    const dir = join(signaturesRoot(fx.dataDir), fx.signature);
+    symlinkSync('/etc/passwd', join(dir, 'kernel.config'));
+    try {
+      const r = await get(`/signatures/${fx.signature}/files/kernel.config`);
+      expect(r.status).toBe(404);
+      expect(await r.text()).not.toContain('root:');
+    } finally {
+      unlinkSync(join(dir, 'kernel.config'));
     }
   });
 

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { KernelConfig } from './config.ts';
 import { parseKernelId } from './id.ts';
 import { type KernelImageFacts, KernelImageError, kernelImageFacts } from './image.ts';
-import { kernelsDir } from './paths.ts';
+import { cacheRoot, kernelsDir } from './paths.ts';
 import { lastLine, runTool } from './proc.ts';
 import { type FetchedKernel, type KernelInfo, KERNEL_NAME_RE, kernelDir, loadFetched } from './store.ts';
 
@@ -200,5 +200,15 @@ export async function removeKernel(name: string, env: NodeJS.ProcessEnv = proces
   const k = await loadFetched(name, env);
   if (!k || (k.info.origin ?? 'debian') === 'debian') return false;
   await rm(k.dir, { recursive: true, force: true });
+  // Its guest images (<cache>/guest/NAME-<key>) and saved VM states (<cache>/qemu/states/NAME-<image>-<state>) go with it.
+  const esc = name.replace(/[.+]/g, '\\$&');
+  const leftovers: Array<[string, RegExp]> = [
+    [path.join(cacheRoot(env), 'guest'), new RegExp(`^${esc}-[0-9a-f]{16}$`)],
+    [path.join(cacheRoot(env), 'qemu', 'states'), new RegExp(`^${esc}-[0-9a-f]{16}-[0-9a-f]{16}$`)],
+  ];
+  for (const [dir, re] of leftovers) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const n of names) if (re.test(n)) await rm(path.join(dir, n), { recursive: true, force: true });
+  }
   return true;
 }

@@ -92,4 +92,13 @@ describe('blockfarm kernels add', () => {
     expect(dust.code).toBe(3);
     expect(JSON.parse(dust.stdout)).toMatchObject({ verdict: 'unsupported', reason: `kernel ${NAME} lacks CONFIG_DM_DUST (needed by dm-dust layer 'x'; not set in its config)` });
   }, 900_000);
+
+  it('a kernel that does not come up is not registered, and the error ends with its console', async () => {
+    // Debian builds virtio as modules: without its module tree the guest never finds the agent's port.
+    const r = await blockfarm(['kernels', 'add', `${NAME}-nomods`, '--kernel', debian.bzImage], { BLOCKFARM_QEMU_BOOT_TIMEOUT_MS: '30000' });
+    expect(r.code).toBe(2);
+    const failure = lines(r.stderr).filter((l) => l.startsWith('blockfarm kernels add:'));
+    expect(failure).toEqual([expect.stringMatching(new RegExp(`^blockfarm kernels add: kernel ${NAME}-nomods does not boot: .*the agent did not answer within 30000 ms; console: .*\\[\\s*\\d+\\.\\d+\\] `))]);
+    expect(await loadFetched(`${NAME}-nomods`)).toBeUndefined();
+  }, 600_000);
 });

@@ -4,6 +4,7 @@
  * the guest image built from this machine (infra/guest).
  *
  * Environment: BLOCKFARM_QEMU_ACCEL=tcg|kvm (default: probe KVM once),
+ * BLOCKFARM_QEMU_BOOT_TIMEOUT_MS (default 180000 under TCG, 60000 under KVM),
  * BLOCKFARM_QEMU_MEM (MiB, default 1024), BLOCKFARM_QEMU_SMP (default 2:
  * races need two vCPUs; under TCG they share one thread, which keeps IO
  * fast).
@@ -84,7 +85,7 @@ export async function prepareQemu(s: QemuSetup): Promise<{ cfg: GuestConfig; fac
     qemuVersion: version,
     wrapper: (await hasSetpriv()) ? ['setpriv', '--pdeathsig', 'KILL', '--'] : [],
     root: path.join(cacheRoot(env), 'qemu'),
-    bootTimeoutMs: tcg ? 180_000 : 60_000,
+    bootTimeoutMs: Number(env.BLOCKFARM_QEMU_BOOT_TIMEOUT_MS) || (tcg ? 180_000 : 60_000),
     restoreTimeoutMs: tcg ? 30_000 : 10_000,
   };
   return { cfg, factory: new VmFactory(cfg), accelDetail: detail };

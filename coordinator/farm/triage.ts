@@ -33,9 +33,9 @@
  * every open signature not seen or re-tested there gets a 'retest' job.
  * Kernels findings were filed on are added as they are filed.
  *
- * Closing abandons running work jobs (they return to the queue when their
- * lock lapses, for the next coordinator on the namespace) instead of
- * waiting for a long minimization.
+ * Closing abandons running work jobs instead of waiting for a long
+ * minimization: they go back to the queue (or, if that fails, return when
+ * their lock lapses) for the next coordinator on the namespace.
  *
  * Redis (besides the store's <ns>:signatures):
  *   <ns>:triage:filed    set of <campaign>/<encoded target>/<case id> filed
@@ -44,7 +44,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../infra/log.ts';
 import { loadFetched } from '../../infra/kernels/index.ts';
@@ -143,7 +143,7 @@ export class TriageConsumer {
     this.fileWorker.on('failed', (job, err) => log.warn({ job: job?.id, err: err.message }, 'triage job failed'));
     this.workConnection = this.opts.connection.duplicate();
     this.workConnection.on('error', () => {});
-    this.workWorker = new Worker(TRIAGE_WORK_QUEUE, (job) => this.work(job), {
+    this.workWorker = new Worker(TRIAGE_WORK_QUEUE, (job, token) => this.work(job, token), {
       connection: this.workConnection,
       prefix,
       concurrency: this.opts.workConcurrency ?? 2,
@@ -263,28 +263,35 @@ export class TriageConsumer {
     return ex;
   }
 
-  private async work(job: Job): Promise<unknown> {
+  private async work(job: Job, token: string | undefined): Promise<unknown> {
     const d = job.data as TriageWorkData;
     const rec = await this.store.get(d.signature);
     if (!rec) return { skipped: 'no such signature' };
     if (!OPEN_STATUSES.has(rec.status)) return { skipped: `status ${rec.status}` };
+    const abort = new AbortController();
+    this.aborts.add(abort);
     const ex = await this.executor(d.target);
     try {
-      return job.name === 'retest' ? await this.retest(rec, d.target, ex) : await this.minimizeOne(job, rec, d.target, ex);
+      if (this.closing) throw new Error('closing');
+      return job.name === 'retest' ? await this.retest(rec, d.target, ex) : await this.minimizeOne(job, rec, d.target, ex, abort.signal);
+    } catch (err) {
+      if (!this.closing) throw err;
+      // Stopped by close(): the job goes back to the queue for the next coordinator, not to failed.
+      await job.moveToWait(token);
+      throw new WaitingError();
     } finally {
+      this.aborts.delete(abort);
       this.executors.delete(ex);
       await ex.close();
     }
   }
 
-  private async minimizeOne(job: Job, rec: SignatureRecord, target: string, ex: QueueExecutor): Promise<unknown> {
+  private async minimizeOne(job: Job, rec: SignatureRecord, target: string, ex: QueueExecutor, signal: AbortSignal): Promise<unknown> {
     const { log } = this.opts;
     const b = this.opts.minimizeBudget ?? {};
     const dir = signatureDir(this.store.files.root, rec.id);
     const facts = await this.firstKernelFacts(rec);
     const outcome = await this.reportOutcome(dir);
-    const abort = new AbortController();
-    this.aborts.add(abort);
     let last = 0;
     const onProgress = (p: MinimizeProgress) => {
       void job.updateProgress({ stage: p.stage, executions: p.executions, elapsedMs: p.elapsedMs, size: p.size }).catch(() => undefined);
@@ -301,11 +308,11 @@ export class TriageConsumer {
         concurrency: b.concurrency ?? 4,
         confirmRuns: b.confirmRuns ?? 3,
         onProgress,
-        signal: abort.signal,
+        signal,
       },
       ...(outcome ? { outcome } : {}),
       ...(facts.config ? { kernelConfig: facts.config } : {}),
-    }).finally(() => this.aborts.delete(abort));
+    });
     const m = p.minimize;
     const size = (c: Case) => ({ ops: c.program.threads.reduce((n, t) => n + t.ops.length, 0), layers: c.stack.layers.length });
     log.info(
@@ -331,6 +338,7 @@ export class TriageConsumer {
     const runs = this.opts.retestRuns ?? 3;
     const sig = signatureOfRecord(rec);
     const outcomes = await Promise.all(Array.from({ length: runs }, () => ex.run(theCase)));
+    if (this.closing) throw new Error('re-test stopped by close()');
     const valid = outcomes.filter((o) => o.kind !== 'infra-error' && o.kind !== 'unsupported');
     const shown = valid.filter((o) => showsSignature(o, theCase, sig, 'core')).length;
     if (!valid.length) {
@@ -373,10 +381,13 @@ export class TriageConsumer {
     this.closing = true;
     clearInterval(this.retestTimer);
     await this.fileWorker?.close().catch(() => undefined);
-    // Abandon running minimizations (their jobs come back to the queue for the next coordinator).
+    // Abandon running minimizations: their jobs go back to the queue for the next coordinator.
+    // The worker's close() takes no new job and waits for the active ones, which end at once.
     for (const a of this.aborts) a.abort();
     await Promise.all([...this.executors].map((e) => e.close()));
-    await this.workWorker?.close(true).catch(() => undefined);
+    const closed = this.workWorker?.close().catch(() => undefined);
+    const late = await Promise.race([closed?.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 15_000).unref())]);
+    if (late) await this.workWorker?.close(true).catch(() => undefined);
     await this.workQueue?.close().catch(() => undefined);
     this.workConnection?.disconnect();
   }

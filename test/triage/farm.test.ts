@@ -156,4 +156,54 @@ describe('triage on the farm', () => {
       for (const w of workers) await w.exited;
     }
   }, 240_000);
+
+  it('a coordinator that stops mid-minimization hands it to the next one', async () => {
+    const ns = uniqueNamespace('triage-resume');
+    const data = tempDir('triage-resume');
+    dirs.push(data);
+    const consumer = (onMinimized?: (sig: string, m: MinimizeResult | undefined) => void) =>
+      new TriageConsumer({
+        connection: redisClient(redis.url).duplicate({ maxRetriesPerRequest: null }),
+        redis: client,
+        namespace: ns,
+        dataDir: new DataDir(data),
+        log: quietLog(),
+        minimizeBudget: { maxExecutions: 200, concurrency: 6, confirmRuns: 2 },
+        retest: false,
+        ...(onMinimized ? { onMinimized } : {}),
+      });
+    const triage = new Queue(TRIAGE_QUEUE, { connection: redisClient(redis.url), prefix: ns });
+    const work = new Queue('triage-work', { connection: redisClient(redis.url), prefix: ns });
+    try {
+      // No worker serves the target yet: the minimization waits on the exec queue.
+      const first = consumer();
+      await first.start();
+      const { theCase } = plantedCase(30, 13);
+      const outcome = await new PlantedBugExecutor().run(theCase);
+      if (outcome.kind !== 'divergence') throw new Error('no divergence');
+      await triage.add('divergence', finding(theCase, outcome, 'seed-3'), { jobId: 'seed-3-a' });
+      await waitFor('the minimization to start', async () => (await work.getJobCounts('active')).active === 1, 30_000);
+      await first.close();
+      const counts = await work.getJobCounts('waiting', 'active', 'failed', 'completed');
+      expect(counts).toMatchObject({ waiting: 1, active: 0, failed: 0, completed: 0 });
+      const sig = signatureOf(outcome, theCase).id;
+      expect(JSON.parse((await client.hget(`${ns}:signatures`, sig))!).reproduction).toBeUndefined();
+
+      // The next coordinator, with a worker this time, takes it up and finishes it.
+      const w = workerProc(redis.url, ns, [PLANTED], ['--concurrency', '2'], { BLOCKFARM_TARGET_PLUGINS: PLUGINS });
+      await waitForWorkers(client, ns, [w.pid]);
+      const done: Array<MinimizeResult | undefined> = [];
+      const second = consumer((_s, m) => done.push(m));
+      await second.start();
+      await waitFor('the minimization on the next coordinator', async () => done.length > 0, 120_000, 200);
+      expect(done[0]?.reproduced).toBe(true);
+      expect(done[0]!.minimized.program.threads.flatMap((t) => t.ops)).toHaveLength(3);
+      await second.close();
+      w.child.kill('SIGTERM');
+      await w.exited;
+    } finally {
+      await work.close();
+      await triage.close();
+    }
+  }, 240_000);
 });

@@ -257,10 +257,10 @@ describe('the qemu target', () => {
     temps.push(dir);
     const b = diskCase([write(1, 'd', 0, 4096)]);
 
-    // Not a kernel at all (neither file QEMU could boot).
-    await writeFile(path.join(dir, 'not-a-kernel'), Buffer.alloc(4096, 0x5a));
-    const garbage = path.join(dir, 'not-a-kernel');
-    const badKernel = new VmFactory({ ...cfg, root: path.join(dir, 'a'), kernel: { ...k, vmlinux: garbage, bzImage: garbage } });
+    // Not a kernel at all (neither file QEMU could boot; two files, so that both are tried).
+    const garbage = [path.join(dir, 'not-a-vmlinux'), path.join(dir, 'not-a-bzimage')];
+    for (const g of garbage) await writeFile(g, Buffer.alloc(4096, 0x5a));
+    const badKernel = new VmFactory({ ...cfg, root: path.join(dir, 'a'), kernel: { ...k, vmlinux: garbage[0]!, bzImage: garbage[1]! } });
     const t1 = new QemuTargetClass({ kernel: k, image: cfg.image, factory: badKernel });
     targets.push(t1);
     const o1 = await runCase(t1, b.c, b.info);

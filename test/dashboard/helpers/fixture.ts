@@ -3,11 +3,13 @@
  * test helper), `blockfarm campaign` as a child process on the model and on
  * the TEST-ONLY wrapper testonly_corrupt:model (test/farm/helpers/
  * test-targets.ts: it corrupts the first read of about one case in five, on
- * purpose, so that divergences flow through the farm), then one of its
- * findings through triage (fileFinding + processSignature of
- * coordinator/triage, the same calls the farm's triage makes) so that its
- * report folder holds what a triage run writes: signature.json, case.json,
- * minimized.json, report.md, report.json, repro.sh, repro.c.
+ * purpose, so that divergences flow through the farm and its triage). One
+ * finding's signature is then made sure to be filed and minimized (the
+ * farm's triage may not have minimized it before the campaign ended: then
+ * fileFinding/processSignature of coordinator/triage, the calls the farm's
+ * triage makes), so that its report folder holds what a triage run writes:
+ * signature.json, case.json, minimized.json, report.md, report.json,
+ * repro.sh, repro.c.
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +43,8 @@ export interface CampaignFixture {
 
 interface FindingFile {
   campaign: string;
+  /** The signature id the coordinator filed it under. */
+  signature: string;
   target: string;
   caseId: string;
   outcome: Finding;
@@ -88,20 +92,28 @@ export async function smallCampaign(label: string, opts: CampaignFixtureOptions 
     const finding = JSON.parse(await fsp.readFile(join(dir, files[0]!), 'utf8')) as FindingFile;
     const v = validateCase(finding.case);
     if (!v.ok) throw new Error('the finding file holds an invalid case');
+    // The farm's triage files findings itself (and mirrors them to <data>/reports); what it left undone
+    // (not filed, or not minimized before the campaign ended) is done here with the same calls.
     const store = new DirSignatureStore(signaturesRoot(dataDir));
-    const filed = await fileFinding(store, { outcome: finding.outcome, theCase: v.value, target: finding.target, campaign, caseId: finding.caseId });
-    if (!filed) throw new Error('the finding was not filed');
-    const target = await targetFactories.find((f) => f.matches(CORRUPT))!.create(CORRUPT, { allowHost: false });
-    try {
-      await processSignature(store, dataDir, filed.record.id, {
-        executor: new TargetExecutor(target),
-        minimize: { confirmRuns: 2, maxExecutions: 80, maxMs: 30_000 },
-        outcome: finding.outcome,
-      });
-    } finally {
-      await target.close();
+    let signature = (await store.get(finding.signature))?.id;
+    if (!signature) {
+      const filed = await fileFinding(store, { outcome: finding.outcome, theCase: v.value, target: finding.target, campaign, caseId: finding.caseId });
+      if (!filed) throw new Error('the finding was not filed');
+      signature = filed.record.id;
     }
-    return { redis, namespace, dataDir, campaign, signature: filed.record.id, summary: p.stdout(), ...(embedded ? { embedded } : {}), cleanup };
+    if (!(await store.getCase(signature, 'minimized'))) {
+      const target = await targetFactories.find((f) => f.matches(CORRUPT))!.create(CORRUPT, { allowHost: false });
+      try {
+        await processSignature(store, dataDir, signature, {
+          executor: new TargetExecutor(target),
+          minimize: { confirmRuns: 2, maxExecutions: 80, maxMs: 30_000 },
+          outcome: finding.outcome,
+        });
+      } finally {
+        await target.close();
+      }
+    }
+    return { redis, namespace, dataDir, campaign, signature, summary: p.stdout(), ...(embedded ? { embedded } : {}), cleanup };
   } catch (err) {
     await cleanup();
     throw err;

@@ -37,6 +37,8 @@ export const dmIntegrity: LayerKindModule<DmIntegrityLayer> = {
       const users = stack.usersOf(layer.id);
       if (!users.some((u) => u.kind === 'dm-crypt' && u.integrity !== 'none'))
         issues.push({ path: ['internalHash'], message: "internalHash 'none' needs an authenticated dm-crypt layer on top to supply the tags" });
+      // The kernel's dm_integrity_ctr refuses this pair (EINVAL, "Bitmap mode can be only used with internal hash").
+      if (layer.mode === 'bitmap') issues.push({ path: ['mode'], message: "bitmap mode needs an internal hash: with internalHash 'none' use 'journal' or 'direct'" });
     }
     const g = stack.geometry(layer.on);
     if (g && g.sizeMin < 2 * 1024 * 1024) issues.push({ path: ['on'], message: `'${layer.on}' is too small for dm-integrity's journal and tags (2 MiB at least)` });

@@ -64,16 +64,10 @@ const S1_EIO = new Set(['s1-loop-dio-ext4-lbs512', 's1-loop-dio-xfs-block-sizes'
 
 /**
  * What a seed must give on a Debian kernel: a pass, except for the kernel
- * behaviours documented in seeds.test.ts (S1's EIO on 6.1, and the dm-integrity
- * bitmap mode without an internal hash that the kernel refuses to set up).
+ * behaviour documented in seeds.test.ts (S1's EIO on 6.1).
  */
 export function checkSeedOutcome(name: string, c: Case, kernelId: string, o: SeedRun): void {
   const dump = JSON.stringify(o).slice(0, 2000);
-  if (c.stack.layers.some((l) => l.kind === 'dm-integrity' && l.internalHash === 'none' && l.mode === 'bitmap')) {
-    expect(o.kind, dump).toBe('infra-error');
-    expect(o.message, dump).toMatch(/Bitmap mode can be only used with internal hash/);
-    return;
-  }
   if (S1_EIO.has(name) && /^6\.1\.0-/.test(kernelId)) {
     expect(o.kind, dump).toBe('divergence');
     // Only the S1 failure: legal writes failing with EIO, and the loop device's I/O errors in the kernel log.

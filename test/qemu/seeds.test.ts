@@ -14,10 +14,6 @@
  *   is legal for the loop device's advertised block size. (Setting direct
  *   IO after attaching, with LOOP_SET_DIRECT_IO, is refused with EINVAL
  *   instead, and IO then works.) Exactly S1's bug.
- * - A dm-integrity layer with internalHash 'none' in bitmap mode is refused
- *   by the kernel ("integrity: Bitmap mode can be only used with internal
- *   hash"), so a case that asks for it cannot be set up: an infrastructure
- *   error that names the kernel's reason, until the model rejects such cases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSeedCases } from '../../corpus/seeds.ts';

@@ -304,6 +304,15 @@ const REJECTIONS: Rejection[] = [
     phrase: "must have internalHash 'none'",
   },
   {
+    what: 'dm-integrity in bitmap mode without its own hash (the kernel refuses it)',
+    input: mk(
+      [disk('d', 32 * MiB), { id: 'ig', kind: 'dm-integrity', on: 'd', internalHash: 'none', tagSize: 28, mode: 'bitmap' }, { id: 'cr', kind: 'dm-crypt', on: 'ig', integrity: 'gcm' }],
+      [write(1, 'cr')],
+    ),
+    path: 'stack.layers[1].mode',
+    phrase: "bitmap mode needs an internal hash",
+  },
+  {
     what: 'a dm-snapshot whose COW device is too small',
     input: mk(
       [disk('b', 8 * MiB), disk('c', 8 * MiB), { id: 'o', kind: 'dm-snapshot-origin', on: 'b' }, { id: 's', kind: 'dm-snapshot', origin: 'o', cow: 'c' }],

@@ -401,36 +401,48 @@ export class ExtentMap {
 
   /** The pieces covering [s, e), in order, with gaps shown as `fill`. */
   pieces(s: number, e: number): Piece[] {
-    const out: Piece[] = [];
-    if (s >= e) return out;
+    if (s >= e) return [];
     const leaves = this.leaves;
     const fill = this.fill;
-    let li = this.leafAt(s);
-    let i = 0;
-    if (li < 0) li = 0;
+    // Two walks: the first counts, so that the list is made at its length (reads keep asking for one or two pieces).
+    let li0 = this.leafAt(s);
+    let i0 = 0;
+    if (li0 < 0) li0 = 0;
     else {
-      const ends = leaves[li]!.ends;
-      i = firstAbove(ends, 0, ends.length, s);
+      const ends = leaves[li0]!.ends;
+      i0 = firstAbove(ends, 0, ends.length, s);
     }
+    let n = 0;
     let pos = s;
-    for (; li < leaves.length; li++, i = 0) {
+    count: for (let li = li0, i = i0; li < leaves.length; li++, i = 0) {
+      const { starts, ends } = leaves[li]!;
+      for (; i < starts.length; i++) {
+        const ks = starts[i]!;
+        if (ks >= e) break count;
+        if (ks > pos) n++;
+        n++;
+        pos = ends[i]! < e ? ends[i]! : e;
+      }
+    }
+    if (pos < e) n++;
+    const out = new Array<Piece>(n);
+    let k = 0;
+    pos = s;
+    fillIn: for (let li = li0, i = i0; li < leaves.length; li++, i = 0) {
       const { starts, ends, vals } = leaves[li]!;
       for (; i < starts.length; i++) {
         const ks = starts[i]!;
-        if (ks >= e) {
-          if (pos < e) out.push([pos, e, fill]);
-          return out;
-        }
+        if (ks >= e) break fillIn;
         if (ks > pos) {
-          out.push([pos, ks, fill]);
+          out[k++] = [pos, ks, fill];
           pos = ks;
         }
         const ke = ends[i]! < e ? ends[i]! : e;
-        out.push([pos, ke, vals[i]!]);
+        out[k++] = [pos, ke, vals[i]!];
         pos = ke;
       }
     }
-    if (pos < e) out.push([pos, e, fill]);
+    if (pos < e) out[k++] = [pos, e, fill];
     return out;
   }
 

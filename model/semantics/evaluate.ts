@@ -79,7 +79,9 @@ function canonical(op: Op, e: Expected): OpResult {
  * `final`: content read back, where an unreadable block is an 'error' run.
  */
 function runsOf(pieces: readonly Piece[], at: number, final: boolean): ObservedExtent[] {
-  const out: ObservedExtent[] = [];
+  // The list outlives the walk (it is the prediction): made at most as long as the pieces, cut to the runs.
+  const out = new Array<ObservedExtent>(pieces.length);
+  let n = 0;
   let last: ObservedExtent | undefined;
   for (let i = 0; i < pieces.length; i++) {
     const p = pieces[i]!;
@@ -89,10 +91,10 @@ function runsOf(pieces: readonly Piece[], at: number, final: boolean): ObservedE
     const src: ObservedExtent['src'] = v.opCount ? { op: v.firstOpId, delta: v.firstOpDelta } : v.zero ? 'zero' : final && v.mustError ? 'error' : 'unknown';
     // Pieces tile their range, so each one starts where the last ended.
     if (last && sameSrc(last.src, src)) last.length += en - s;
-    else out.push((last = { offset: s - at, length: en - s, src }));
+    else out[n++] = last = { offset: s - at, length: en - s, src };
   }
-  // The list outlives the walk (it is the prediction): keep it at its length, not the capacity pushes grew it to.
-  return out.length === 1 ? [out[0]!] : out.slice();
+  out.length = n;
+  return out;
 }
 
 type RunSrc = string | { op: number; delta: number };

@@ -41,8 +41,15 @@ export interface Expected {
   reasons: string[];
 }
 
+/**
+ * The empty errno and reason lists every expectation starts with, shared: an
+ * Expected is replaced, never changed in place (allowErrnos makes new lists),
+ * and frozen, a list someone tried to change would throw.
+ */
+const NONE = Object.freeze([]) as readonly string[] as string[];
+
 export function expectOk(counts: number[] = [0], extra?: Partial<Expected>): Expected {
-  const e: Expected = { success: true, counts, partialAny: false, partialOnErrors: false, errnos: [], signal: false, mustSignal: false, reasons: [] };
+  const e: Expected = { success: true, counts, partialAny: false, partialOnErrors: false, errnos: NONE, signal: false, mustSignal: false, reasons: NONE };
   return extra ? { ...e, ...extra } : e;
 }
 

@@ -4,7 +4,8 @@ import type { ReadOp } from '../ops/read.ts';
 import type { WriteOp } from '../ops/write.ts';
 import type { Piece, SrcSet } from '../content.ts';
 import { type Expected, type OpCtx, type ReadExpectation, allowErrnos, expectError, expectOk } from './op-semantics.ts';
-import { FS_DAMAGE_ERRNOS, IO_ERRNOS, PAGE, dioAlignment, isLenient, mayErrorNear, readCounts } from './rules.ts';
+import { FS_DAMAGE_ERRNOS, IO_ERRNOS, PAGE, alignUp, dioAlignment, isLenient, mayErrorNear, readCounts } from './rules.ts';
+import { uniqueSorted } from './world.ts';
 
 type DataOp = ReadOp | WriteOp;
 
@@ -33,10 +34,20 @@ export function baseExpectation(op: DataOp, ctx: OpCtx, counts: number[]): Expec
   if (op.buffer.placement === 'mmap') {
     // The kernel copies through a mapping that may reach past the buffer file's EOF.
     const b = op.buffer;
-    const end = b.offset + b.align + op.length;
+    const start = b.offset + b.align;
+    const end = start + op.length;
     const sizes = ctx.view.sizes(b.file);
-    if (sizes.some((s) => end > Math.ceil(s / PAGE) * PAGE))
+    if (sizes.some((s) => end > alignUp(s, PAGE))) {
       e = allowErrnos({ ...e, partialOnErrors: true }, ['EFAULT'], `the buffer maps '${b.file}' past its EOF`);
+      // A page past the EOF page faults (SIGBUS, which the kernel's copy turns into EFAULT): when
+      // it does for every size the buffer file may have, the op stops at the last mapped page,
+      // and fails with EFAULT when that leaves nothing (a count of 0 would claim EOF).
+      const most = alignUp(Math.max(...sizes), PAGE) - start;
+      if (end > most + start) {
+        const counts = uniqueSorted(e.counts.filter((c) => c === 0 || most > 0).map((c) => Math.min(c, most)));
+        e = { ...e, counts, success: e.success && counts.length > 0 };
+      }
+    }
   }
   return e;
 }
@@ -82,8 +93,17 @@ export function landInBuffer(op: ReadOp, result: OpResult, ctx: OpCtx): void {
   if (op.buffer.placement !== 'mmap' || result.ret <= 0) return;
   const into = op.buffer.file;
   const base = op.buffer.offset + op.buffer.align;
-  // The buffer file's EOF as this thread sees it, racing threads' size changes included.
-  const size = Math.max(...ctx.view.sizes(into));
+  // Bytes past EOF are not the file's: a later extension zeroes them. The copy reaches a page only
+  // while it is at or below the EOF page, so where racing threads may have moved EOF (this thread's
+  // own EOF or one of theirs at or above it) a byte between that EOF and the end of its page may
+  // have landed past EOF or not; every other byte below the largest EOF landed.
+  const own = Math.max(...ctx.obj(into).sizes);
+  const sizes = ctx.view.sizes(into);
+  const size = Math.max(own, ...sizes);
+  const unsure: Array<[number, number]> = [];
+  for (const eof of [own, ...sizes])
+    if (eof >= own && eof % PAGE !== 0) unsure.push([eof, Math.min(alignUp(eof, PAGE), size)]);
+  unsure.sort((a, b) => a[0] - b[0]);
   for (const x of result.data ?? []) {
     const s = base + x.offset;
     const e = Math.min(base + x.offset + x.length, size);
@@ -92,7 +112,14 @@ export function landInBuffer(op: ReadOp, result: OpResult, ctx: OpCtx): void {
       x.src === 'zero' ? ctx.table.zero
       : x.src === 'unknown' || x.src === 'error' ? ctx.table.any
       : ctx.table.op(x.src.op, x.src.delta + (op.offset - base));
-    ctx.write(into, s, e, set);
+    let pos = s;
+    for (const [us, ue] of unsure) {
+      if (ue <= pos || us >= e) continue;
+      ctx.write(into, pos, Math.min(us, e), set);
+      ctx.writeMaybe(into, Math.max(pos, us), Math.min(ue, e), set);
+      pos = Math.min(ue, e);
+    }
+    ctx.write(into, pos, e, set);
   }
 }
 

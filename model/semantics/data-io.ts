@@ -42,8 +42,8 @@ export function baseExpectation(op: DataOp, ctx: OpCtx, counts: number[]): Expec
       // A page past the EOF page faults (SIGBUS, which the kernel's copy turns into EFAULT): when
       // it does for every size the buffer file may have, the op stops at the last mapped page,
       // and fails with EFAULT when that leaves nothing (a count of 0 would claim EOF).
-      const most = alignUp(Math.max(...sizes), PAGE) - start;
-      if (end > most + start) {
+      const most = Math.max(0, alignUp(Math.max(...sizes), PAGE) - start);
+      if (end > start + most) {
         const counts = uniqueSorted(e.counts.filter((c) => c === 0 || most > 0).map((c) => Math.min(c, most)));
         e = { ...e, counts, success: e.success && counts.length > 0 };
       }

@@ -25,6 +25,14 @@ describe('a buffer mapping past the EOF page of its file, one thread', () => {
     expect(allows(b, 3, ok(0))).toBe(false);
   });
 
+  it('a read at EOF returns 0 without touching its buffer, however far past the mapped pages it is', () => {
+    const b = fileCase('ext4', [write(1, 'f', 0, PAGE), write(2, 'g', 0, PAGE), read(3, 'f', PAGE, PAGE, mapG(4 * PAGE))], { extraFiles: 1 });
+    const obs = observe(b);
+    expect(resultOf(obs, 3)).toEqual({ op: 3, ret: 0 });
+    expect(judge(b, obs).verdict).toBe('pass');
+    expect(allows(b, 3, ok(PAGE, runs(0, [PAGE, 'zero'])))).toBe(false);
+  });
+
   it('a read into a buffer that leaves the mapped pages stops at their end', () => {
     // g is 5000 bytes: its mapping reaches 8192. The buffer is [4096+1000, 4096+1000+8192).
     const b = fileCase('ext4', [write(1, 'f', 0, 2 * PAGE), write(2, 'g', 0, 5000), read(3, 'f', 0, 2 * PAGE, mapG(PAGE, 1000))], { extraFiles: 1 });

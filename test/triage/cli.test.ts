@@ -23,10 +23,10 @@ interface Ran {
   stderr: string;
 }
 
-function blockfarm(args: string[]): Promise<Ran> {
+function blockfarm(args: string[], env: Record<string, string> = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BLOCKFARM_')));
-    const child = spawn(process.execPath, ['bin/blockfarm.js', ...args], { cwd: ROOT, env: { ...base, BLOCKFARM_LOG_FORMAT: 'json', BLOCKFARM_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/blockfarm.js', ...args], { cwd: ROOT, env: { ...base, BLOCKFARM_LOG_FORMAT: 'json', BLOCKFARM_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -116,6 +116,14 @@ describe('blockfarm minimize / bisect / repro', () => {
     expect(rec.reproduction).toMatchObject({ runs: 2, reproduced: 0 });
     expect(Object.keys(rec.retests)).toEqual(['model']);
     expect((await blockfarm(['repro', sigId, '--standalone', '--data-dir', data])).code).toBe(2);
+  });
+
+  it('bisect without --kernels takes the fetched kernels of a flavour, and says so when there are too few', async () => {
+    const r = await blockfarm(['bisect', minimizedFile, '--flavour', 'rt-amd64'], { BLOCKFARM_CACHE: join(dir, 'empty-cache') });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/no rt-amd64 kernels fetched; bisection needs two: fetch more with 'blockfarm kernels fetch ID'/);
+    const bad = await blockfarm(['bisect', minimizedFile, '--flavour', 'arm64']);
+    expect(bad.code).toBe(2);
   });
 
   it.skipIf(!root)('repro --standalone runs repro.sh on this kernel; bisect across model and host', async () => {

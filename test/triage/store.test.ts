@@ -1,12 +1,20 @@
 /**
- * The signature stores (in memory and under a data directory) behave the
+ * The signature stores (in memory, under a data directory, and the farm's
+ * Redis store mirrored into a data directory, on a real Redis) behave the
  * same: counts, first/last seen, targets and kernels, reproduction rate,
  * lifecycle, aliases, cases, and which open signatures a new kernel re-tests.
+ * The Redis store also: two coordinators filing at once lose no count, a
+ * status changed in the files (the CLI) wins when newer, and a new Redis
+ * goes on from the files.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisSignatureStore } from '../../coordinator/triage/redis-store.ts';
+import { redisClient } from '../farm/helpers/farm.ts';
+import { type TestRedis, startTestRedis, uniqueNamespace } from '../farm/helpers/redis.ts';
 import type { Case } from '../../model/index.ts';
 import { signaturesRoot } from '../../coordinator/triage/files.ts';
 import { type Signature, signatureId } from '../../coordinator/triage/signature.ts';
@@ -14,9 +22,23 @@ import { DirSignatureStore, MemorySignatureStore, type SignatureStore, signature
 import { build, caseInput } from '../helpers/cases.ts';
 
 const dirs: string[] = [];
-afterAll(() => {
+let redis: TestRedis;
+let client: Redis;
+beforeAll(async () => {
+  redis = await startTestRedis();
+  client = redisClient(redis.url);
+});
+afterAll(async () => {
+  client?.disconnect();
+  await redis?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
+
+function dataDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'blockfarm-sigstore-'));
+  dirs.push(d);
+  return d;
+}
 
 function sig(title: string, altTitles: string[] = []): Signature {
   const key = `kernel|${title}`;
@@ -27,14 +49,8 @@ const aCase: Case = build(caseInput([{ id: 'd', kind: 'disk', size: 1 << 20 }], 
 
 const stores: Array<[string, () => SignatureStore]> = [
   ['memory', () => new MemorySignatureStore()],
-  [
-    'data directory',
-    () => {
-      const d = mkdtempSync(join(tmpdir(), 'blockfarm-sigstore-'));
-      dirs.push(d);
-      return new DirSignatureStore(signaturesRoot(d));
-    },
-  ],
+  ['data directory', () => new DirSignatureStore(signaturesRoot(dataDir()))],
+  ['redis', () => new RedisSignatureStore({ redis: client, namespace: uniqueNamespace('sigstore'), root: signaturesRoot(dataDir()) })],
 ];
 
 describe.each(stores)('%s store', (_name, make) => {
@@ -127,5 +143,41 @@ describe('data directory store', () => {
     }
     // A second store on the same directory (the CLI while the farm runs) sees the same records.
     expect((await new DirSignatureStore(signaturesRoot(d)).list()).map((r) => r.id)).toEqual([a.id]);
+  });
+});
+
+describe('the redis store', () => {
+  it('two coordinators filing the same signature at once lose no count', async () => {
+    const ns = uniqueNamespace('sigstore-race');
+    const root = signaturesRoot(dataDir());
+    const a = new RedisSignatureStore({ redis: client, namespace: ns, root });
+    const b = new RedisSignatureStore({ redis: redisClient(redis.url), namespace: ns, root });
+    const s = sig('WARNING in loop_process_work');
+    const filed = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).record({ signature: s, target: i % 3 ? 'qemu:6.1.0-56-amd64' : 'host', theCase: aCase })));
+    expect(filed.filter((f) => f.isNew)).toHaveLength(1);
+    const r = await a.get(s.id);
+    expect(r?.count).toBe(40);
+    expect(r?.targets['host']?.count).toBe(14);
+    expect((await new DirSignatureStore(root).get(s.id))?.count).toBe(40);
+  });
+
+  it('takes a status changed in the files when it is newer, and goes on from the files with a new Redis', async () => {
+    const root = signaturesRoot(dataDir());
+    const ns = uniqueNamespace('sigstore-files');
+    const store = new RedisSignatureStore({ redis: client, namespace: ns, root });
+    const s = sig('BUG: unable to handle page fault in blk_mq_end_request');
+    await store.record({ signature: s, target: 'host', at: 1000, theCase: aCase });
+    // The CLI changes the status in the data directory.
+    await new DirSignatureStore(root).setStatus(s.id, 'reported', { note: 'sent upstream', at: Date.now() });
+    const seen = await store.record({ signature: s, target: 'host', at: 2000 });
+    expect(seen.record).toMatchObject({ status: 'reported', statusNote: 'sent upstream', count: 2 });
+    expect(JSON.parse((await client.hget(`${ns}:signatures`, s.id))!).status).toBe('reported');
+    // Another Redis (namespace) over the same data directory: the records and cases are there.
+    const fresh = new RedisSignatureStore({ redis: client, namespace: uniqueNamespace('sigstore-new'), root });
+    expect((await fresh.list()).map((r) => [r.id, r.count, r.status])).toEqual([[s.id, 2, 'reported']]);
+    expect(await fresh.getCase(s.id, 'original')).toEqual(aCase);
+    const third = await fresh.record({ signature: s, target: 'qemu:6.1.0-56-amd64', at: 3000 });
+    expect(third).toMatchObject({ isNew: false, newTarget: true });
+    expect(third.record.count).toBe(3);
   });
 });

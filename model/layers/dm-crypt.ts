@@ -71,7 +71,9 @@ export const dmCrypt: LayerKindModule<DmCryptLayer> = {
     return { sizeMin: r(g.sizeMin), sizeMax: r(g.sizeMax), logicalBlockSizes: g.logicalBlockSizes.map((l) => Math.max(l, layer.sectorSize)), physicalBlockSize: Math.max(g.physicalBlockSize, layer.sectorSize) };
   },
   // Never-written sectors decrypt to noise; with AEAD their tags do not verify.
-  initialFill: (layer) => (layer.wipe ? 'zero' : layer.integrity === 'none' ? 'any' : 'error'),
+  // Unwritten sectors: plain crypt decrypts whatever is below into noise (and passes a failing read up, e.g.
+  // over an authenticated crypt whose tags were never written); authenticated crypt fails their tags.
+  initialFill: (layer) => (layer.wipe ? 'zero' : layer.integrity === 'none' ? 'scrambled' : 'error'),
   mapUp(layer, _ref, start, end) {
     // A damaged byte garbles the whole crypt sector it is in.
     const s = start - (start % layer.sectorSize);

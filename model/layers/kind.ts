@@ -31,8 +31,13 @@ export interface GeometryBounds {
   physicalBlockSize: number;
 }
 
-/** Initial content of a fresh block device or file, uniform over its extent. */
-export type InitialFill = 'zero' | 'any' | 'error' | 'lower';
+/**
+ * Initial content of a fresh block device or file, uniform over its extent.
+ * 'scrambled': the lower device's content seen through a transform (plain
+ * dm-crypt decrypting what was never encrypted): data below reads as noise,
+ * a read that fails below fails here too.
+ */
+export type InitialFill = 'zero' | 'any' | 'error' | 'lower' | 'scrambled';
 
 /** A fault a layer injects, as the model sees it (all faults are "may happen"). */
 export type FaultProfile =

@@ -289,19 +289,27 @@ export class CaseModel {
       case 'zero': return this.table.zero;
       case 'any': return this.table.any;
       case 'error': return this.table.error;
-      case 'lower': {
-        // Striping and mirroring layers show every member (an md raid0 over plain dm-crypt
-        // members reads their noise; a dm-stripe reads each member in its chunks); a snapshot
-        // shows its origin, never its COW device.
-        const refs = layerModule(l).lower(l);
-        const from = l.kind === 'dm-snapshot' ? refs.slice(0, 1) : refs;
-        const sets = from.flatMap((r) => {
-          const lower = this.info.layer(r.ref);
-          return lower ? [this.initialSet(lower)] : [];
-        });
-        return sets.length ? sets.reduce((a, b) => this.table.union(a, b)) : this.table.zero;
+      case 'scrambled': {
+        const below = this.lowerInitialSet(l);
+        if (below.mustError) return this.table.error;
+        return below.error ? this.table.union(this.table.any, this.table.error) : this.table.any;
       }
+      case 'lower': return this.lowerInitialSet(l);
     }
+  }
+
+  /** The union of what the layers below start with. */
+  private lowerInitialSet(l: Layer): SrcSet {
+    // Striping and mirroring layers show every member (an md raid0 over plain dm-crypt
+    // members reads their noise; a dm-stripe reads each member in its chunks); a snapshot
+    // shows its origin, never its COW device.
+    const refs = layerModule(l).lower(l);
+    const from = l.kind === 'dm-snapshot' ? refs.slice(0, 1) : refs;
+    const sets = from.flatMap((r) => {
+      const lower = this.info.layer(r.ref);
+      return lower ? [this.initialSet(lower)] : [];
+    });
+    return sets.length ? sets.reduce((a, b) => this.table.union(a, b)) : this.table.zero;
   }
 
   fsFacts(fileId: string) {

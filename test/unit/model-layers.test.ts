@@ -224,6 +224,31 @@ describe('initial content', () => {
     expect(allows(b, 1, ok(4096, runs(0, [4096, 'unknown'])), obs)).toBe(false);
   });
 
+  it('unwiped plain dm-crypt over unwiped AEAD dm-crypt: the failing read below fails here too, never noise', () => {
+    const { b, obs } = freshReads([...aead(false), { id: 'p', kind: 'dm-crypt', on: 'x' }], 'p');
+    expect(resultOf(obs, 1).ret).toBe(-1);
+    expect(allows(b, 1, err('EIO'), obs)).toBe(true);
+    expect(allows(b, 1, ok(4096, runs(0, [4096, 'unknown'])), obs)).toBe(false);
+    expect(allows(b, 1, ok(4096, runs(0, [4096, 'zero'])), obs)).toBe(false);
+  });
+
+  it('unwiped plain dm-crypt over a raid0 of wiped and unwiped AEAD members: noise or an error', () => {
+    const { b, obs } = freshReads(
+      [
+        disk('d1', 16 * MiB), disk('d2', 16 * MiB),
+        { id: 'i1', kind: 'dm-integrity', on: 'd1', internalHash: 'none', tagSize: 28 },
+        { id: 'i2', kind: 'dm-integrity', on: 'd2', internalHash: 'none', tagSize: 28 },
+        { id: 'x1', kind: 'dm-crypt', on: 'i1', integrity: 'gcm', wipe: true },
+        { id: 'x2', kind: 'dm-crypt', on: 'i2', integrity: 'gcm', wipe: false },
+        { id: 'm', kind: 'md', level: 0, members: ['x1', 'x2'] },
+        { id: 'p', kind: 'dm-crypt', on: 'm' },
+      ],
+      'p',
+    );
+    expect(allows(b, 1, err('EIO'), obs)).toBe(true);
+    expect(allows(b, 1, ok(4096, runs(0, [4096, 'unknown'])), obs)).toBe(true);
+  });
+
   it('wiped AEAD dm-crypt reads as zeroes', () => {
     const { b, obs } = freshReads(aead(true), 'x');
     expect(resultOf(obs, 1)).toEqual({ op: 1, ret: 4096, data: runs(0, [4096, 'zero']) });

@@ -218,12 +218,16 @@ describe.skipIf(noRoot)('teardown on every path', () => {
     );
     expect(out.code, dump(out)).toBe(5);
     expect(out.ms).toBeLessThan(15_000);
-    const timeouts = eventsOf(out, 'timeout');
-    expect(timeouts.map((t) => [t.op, t.thread]).sort()).toEqual([
-      [1, 0],
-      [5, 2],
-    ]);
-    for (const t of timeouts) expect(t.ms).toBeGreaterThanOrEqual(400);
+    // Every thread whose op is past the limit when the watchdog looks gets a timeout event. Both stuck ops
+    // usually are, but on a loaded machine one thread may start its op late enough to be under the limit
+    // at that moment: it is then interrupted without an event. Neither may report a result.
+    const timeouts = eventsOf(out, 'timeout').map((t) => ({ at: [t.op, t.thread], ms: t.ms }));
+    expect(timeouts.length).toBeGreaterThanOrEqual(1);
+    for (const t of timeouts) {
+      expect([[1, 0], [5, 2]]).toContainEqual(t.at);
+      expect(t.ms).toBeGreaterThanOrEqual(400);
+    }
+    for (const op of [1, 5]) expect(out.events.some((e) => e.ev === 'result' && e.op === op), `op ${op}`).toBe(false);
     expect(out.events.some((e) => e.ev === 'result' && e.op === 4)).toBe(false);
     expect(eventsOf(out, 'undo').map((u) => u.step)).toEqual([6, 4, 3, 1, 0]);
     expect(done(out)).toMatchObject({ ok: false, message: 'an op timed out' });

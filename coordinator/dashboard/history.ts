@@ -3,10 +3,14 @@
  * in Redis (campaign-state.ts), so the dashboard samples them: every
  * `everyMs` it stores, per target of each campaign, the cumulative executed,
  * divergence, crash and hang counts. Rates are differences of neighbouring
- * samples. The history lives in this process (a dashboard started with the
- * coordinator has the whole run); older samples are thinned, not dropped,
- * so a long campaign still shows its whole curve at a coarser step.
+ * samples. The coordinator also stores a coarser history in Redis
+ * (campaign-state.ts, one sample per HISTORY_EVERY_MS): a campaign this
+ * dashboard sees for the first time is seeded from it, so a dashboard
+ * opened mid-campaign or afterwards still draws the run from its start.
+ * Older samples are thinned, not dropped, so a long campaign still shows
+ * its whole curve at a coarser step.
  */
+import type { HistorySample } from '../farm/campaign-state.ts';
 import type { CampaignView } from './read-model.ts';
 
 export interface Sample {
@@ -45,6 +49,34 @@ export class CountHistory {
 
   private key(campaign: string, target: string): string {
     return `${campaign}\u0000${target}`;
+  }
+
+  /** Campaigns already seeded from their stored history. */
+  private readonly seededCampaigns = new Set<string>();
+
+  /** True when `campaign` still needs its stored history (call seed with it before the next record). */
+  needsSeed(campaign: string): boolean {
+    return !this.seededCampaigns.has(campaign);
+  }
+
+  /** Puts the coordinator's stored samples of a campaign ahead of what this process sampled. */
+  seed(campaign: string, stored: readonly HistorySample[]): void {
+    this.seededCampaigns.add(campaign);
+    const byTarget = new Map<string, Sample[]>();
+    for (const h of stored)
+      for (const [target, c] of Object.entries(h.targets)) {
+        const list = byTarget.get(target) ?? [];
+        list.push({ at: h.at, executed: c.executed, divergence: c.divergence, crash: c.crash, hang: c.hang });
+        byTarget.set(target, list);
+      }
+    for (const [target, older] of byTarget) {
+      const k = this.key(campaign, target);
+      const s = this.series.get(k) ?? [];
+      const first = s[0]?.at ?? Number.POSITIVE_INFINITY;
+      const merged = [...older.filter((x) => x.at < first).sort((a, b) => a.at - b.at), ...s];
+      while (merged.length > this.maxSamples) this.thin(merged);
+      this.series.set(k, merged);
+    }
   }
 
   record(campaigns: CampaignView[], at = Date.now()): void {

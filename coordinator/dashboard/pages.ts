@@ -55,7 +55,7 @@ function charts(c: CampaignView, history: CountHistory, findings: FindingTime[],
   const sampled = rate.some((s) => s.points.length >= 2);
   const avg = c.meta.elapsedMs > 0 ? (1000 * c.totals.executed) / c.meta.elapsedMs : 0;
   const rateChart = sampled
-    ? lineChart('Executions per second', rate, { unit: 'cases/s per target, sampled by this dashboard' })
+    ? lineChart('Executions per second', rate, { unit: 'cases/s per target' })
     : `<div class="chart"><h3>Executions per second</h3><p class="muted">${c.meta.status === 'finished' ? `The campaign has finished: ${num(avg, 1)} cases/s on average over its ${duration(c.meta.elapsedMs)}.` : 'collecting samples (the chart fills while the dashboard runs)'}</p></div>`;
   // Findings from their files: cumulative steps from the campaign's start to its end (or now).
   const start = c.meta.createdAt;

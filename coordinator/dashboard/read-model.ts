@@ -17,7 +17,7 @@ import { join, sep } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { validateCase, type Case } from '../../model/index.ts';
-import { type CampaignMeta, CampaignState, type Counts, emptyCounts } from '../farm/campaign-state.ts';
+import { type CampaignMeta, CampaignState, type Counts, type HistorySample, emptyCounts } from '../farm/campaign-state.ts';
 import { DataDir } from '../farm/data-dir.ts';
 import { DirSignatureStore, type SignatureRecord, caseText, isSignatureId, kernelOfTarget, signatureDir, signaturesRoot } from '../triage/index.ts';
 import { TRIAGE_QUEUE, WORKER_TTL_MS, decodeTargetName, execQueueName, keys } from '../../worker/farm/protocol.ts';
@@ -302,6 +302,12 @@ export class FarmReadModel {
     }
     totals.rate = targets.reduce((n, t) => n + t.rate, 0);
     return { meta, targets, totals };
+  }
+
+  /** The coordinator's stored count history of a campaign, oldest first (empty when there is none). */
+  async storedHistory(id: string): Promise<HistorySample[]> {
+    const state = await CampaignState.load(this.redis, this.ns, id);
+    return state ? state.history() : [];
   }
 
   /** Workers in the registry: live ones, and gone ones whose last beat is still listed. Newest beat first. */

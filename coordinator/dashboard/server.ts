@@ -145,6 +145,7 @@ export class DashboardServer {
   private async sample(): Promise<void> {
     try {
       const o = await this.model!.overview();
+      for (const c of o.campaigns) if (this.history.needsSeed(c.meta.id)) this.history.seed(c.meta.id, await this.model!.storedHistory(c.meta.id));
       this.history.record(o.campaigns, o.at);
       for (const q of o.queues) {
         if (this.boardQueues.has(q.name)) continue;

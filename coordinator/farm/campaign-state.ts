@@ -15,6 +15,8 @@
  *                               infraError refused failed cancelled lost targetMs wallMs batches rate
  *   <c>:scenarios:<enc target>  hash: S1..S5 | none -> cases executed
  *   <c>:sigs                    set: signature ids of this campaign's findings
+ *   <c>:history                 list: JSON HistorySample, oldest first, one per HISTORY_EVERY_MS of
+ *                               running time, the newest HISTORY_MAX kept (the dashboard's charts)
  * Shared by the campaigns of a namespace:
  *   <ns>:corpus                 zset: corpus hash (64 hex, corpus/store) -> time added (ms); the
  *                               case files are in <data dir>/corpus
@@ -24,7 +26,7 @@
  * Readers (the dashboard, coordinator/dashboard/read-model.ts) use only the
  * read side, which stays stable: CampaignState.list, CampaignState.load,
  * state.meta, state.counts(target), state.scenarios(target),
- * state.inflight(), state.cursors(), and the keys above. They never write.
+ * state.inflight(), state.cursors(), state.history(), and the keys above. They never write.
  *
  * Lua script applyResult (atomic and idempotent: a result is counted once,
  * whatever crashes or repeats around it):
@@ -36,6 +38,15 @@ import type { Redis } from 'ioredis';
 import { encodeTargetName } from '../../worker/farm/protocol.ts';
 
 export const LEASE_MS = 10_000;
+/** How often the coordinator appends a history sample, and how many it keeps (24 h at that pace). */
+export const HISTORY_EVERY_MS = 10_000;
+export const HISTORY_MAX = 8640;
+
+/** Cumulative counts of each target at one moment: what the charts of a campaign are drawn from. */
+export interface HistorySample {
+  at: number;
+  targets: Record<string, { executed: number; divergence: number; crash: number; hang: number }>;
+}
 
 export interface CampaignBudget {
   /** Stop generating after this much running time (summed over restarts). */
@@ -304,6 +315,26 @@ export class CampaignState {
     for (const [t, r] of rates) m.hset(this.countsKey(t), 'rate', r.toFixed(1));
     await m.exec();
     this.meta.elapsedMs = elapsedMs;
+  }
+
+  /** Appends a history sample (capped at HISTORY_MAX, oldest dropped). */
+  async appendHistory(sample: HistorySample): Promise<void> {
+    await this.redis.multi().rpush(`${this.c}:history`, JSON.stringify(sample)).ltrim(`${this.c}:history`, -HISTORY_MAX, -1).exec();
+  }
+
+  /** The history samples, oldest first (malformed entries skipped). */
+  async history(): Promise<HistorySample[]> {
+    const raw = await this.redis.lrange(`${this.c}:history`, 0, -1);
+    const out: HistorySample[] = [];
+    for (const r of raw) {
+      try {
+        const v = JSON.parse(r) as HistorySample;
+        if (typeof v.at === 'number' && v.targets && typeof v.targets === 'object') out.push(v);
+      } catch {
+        // a torn or foreign entry: not ours to chart
+      }
+    }
+    return out;
   }
 
   async finish(elapsedMs: number): Promise<void> {

@@ -33,7 +33,7 @@ import {
 } from '../../worker/farm/protocol.ts';
 import { liveWorkers } from '../../worker/farm/registry.ts';
 import { targetDefaults } from '../../worker/farm/target-defaults.ts';
-import { type CampaignBudget, CampaignState, type CountField, type Counts, type InflightEntry } from './campaign-state.ts';
+import { type CampaignBudget, CampaignState, type CountField, type Counts, type InflightEntry, HISTORY_EVERY_MS } from './campaign-state.ts';
 import { BUILTIN_GENERATOR, CaseSource, type CorpusView, type GeneratorApi, generatorNamed, seedCases } from './case-source.ts';
 import { buildableFor } from './buildable.ts';
 import { CorpusStore, keepKeys } from '../../corpus/store/index.ts';
@@ -213,6 +213,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private fatal: Error | undefined;
   private wake: (() => void) | undefined;
   private runStart = 0;
+  private lastHistoryAt = 0;
   private elapsedBase = 0;
   private drainDeadline: number | undefined;
   private abandoned = 0;
@@ -779,9 +780,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     };
   }
 
-  private async progress(): Promise<ProgressSnapshot> {
+  private async progress(final = false): Promise<ProgressSnapshot> {
     const snap = await this.snapshot();
     await this.state.saveProgress(snap.elapsedMs, new Map(snap.targets.map((t) => [t.target, t.rate])));
+    const now = Date.now();
+    if (final || now - this.lastHistoryAt >= HISTORY_EVERY_MS) {
+      // The counts over time live in Redis, so a dashboard opened mid-campaign (or after it) draws the whole run.
+      this.lastHistoryAt = now;
+      const targets = Object.fromEntries(snap.targets.map((t) => [t.target, { executed: t.counts.executed, divergence: t.counts.divergence, crash: t.counts.crash, hang: t.counts.hang }]));
+      await this.state.appendHistory({ at: now, targets });
+    }
     this.emit('progress', snap);
     return snap;
   }
@@ -968,7 +976,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       if (finished) await this.drainTriage();
       // The summary names the workers serving each target now, not at the last periodic check.
       await this.checkWorkers().catch(() => {});
-      const snap = await this.progress();
+      const snap = await this.progress(true);
       if (finished) {
         await state.finish(snap.elapsedMs);
         await this.retentionSweep();

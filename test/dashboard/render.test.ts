@@ -114,6 +114,20 @@ describe('count history', () => {
     for (const p of pts.slice(1)) expect(p.execRate).toBeCloseTo(10, 5);
   });
 
+  it('is seeded from the coordinator\'s stored history: the run before the dashboard started is drawn too', () => {
+    const h = new CountHistory();
+    h.record([campaign(1000)], 100_000);
+    expect(h.needsSeed('seed-1')).toBe(true);
+    const stored = [0, 10_000, 20_000, 100_000].map((at) => ({ at, targets: { model: { executed: at / 100, divergence: 0, crash: 0, hang: 0 } } }));
+    h.seed('seed-1', stored);
+    expect(h.needsSeed('seed-1')).toBe(false);
+    const pts = h.points('seed-1', 'model');
+    // The stored samples older than the first live one come first; the stored one at the same moment is not doubled.
+    expect(pts.map((p) => p.at)).toEqual([0, 10_000, 20_000, 100_000]);
+    expect(pts[1]!.execRate).toBeCloseTo(10, 5);
+    expect(pts[3]!.executed).toBe(1000);
+  });
+
   it('stops sampling a finished campaign that does not change', () => {
     const h = new CountHistory();
     h.record([campaign(10, 'finished')], 1000);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CampaignState } from '../../coordinator/farm/campaign-state.ts';
 import { type BatchEvent, Coordinator } from '../../coordinator/farm/coordinator.ts';
 import { TRIAGE_QUEUE, encodeTargetName } from '../../worker/farm/protocol.ts';
 import { type Proc, killAll, quietLog, redisClient, removeDir, tempDir, waitForWorkers, workerProc } from './helpers/farm.ts';
@@ -88,6 +89,13 @@ describe('a campaign on the model end to end, two worker processes', () => {
       expect(counts.executed).toBe(CASES);
       expect(counts.queued).toBe(CASES);
       expect(counts.lost + counts.failed + counts.refused + counts.cancelled).toBe(0);
+    }
+    // The counts over time are in Redis for the dashboard: the last sample is the summary's counts.
+    const history = await (await CampaignState.load(client, ns, summary.campaign))!.history();
+    expect(history.length).toBeGreaterThanOrEqual(1);
+    for (const t of targets) {
+      const counts = summary.targets.find((x) => x.target === t)!.counts;
+      expect(history[history.length - 1]!.targets[t]).toEqual({ executed: counts.executed, divergence: counts.divergence, crash: counts.crash, hang: counts.hang });
     }
     // The model agrees with itself.
     expect([...results.get('model')!.values()].every((r) => r.kind === 'pass')).toBe(true);

@@ -6,24 +6,18 @@
  * as a real process against a real Redis.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DashboardServer } from '../../coordinator/dashboard/server.ts';
-import { type Proc, blockfarm, killAll, messageLines, quietLog, redisClient, waitFor } from '../farm/helpers/farm.ts';
+import { type Proc, blockfarm, messageLines, quietLog, useFarmRedis, waitFor } from '../farm/helpers/farm.ts';
 import { type TestRedis, startTestRedis, uniqueNamespace } from '../farm/helpers/redis.ts';
 
 const TOKEN = 'test-token-0123456789abcdef';
 let redis: TestRedis;
 let client: Redis;
 
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = redisClient(redis.url);
-});
-
-afterAll(async () => {
-  await killAll();
-  client?.disconnect();
-  await redis?.stop();
+useFarmRedis((r, c) => {
+  redis = r;
+  client = c;
 });
 
 describe('blockfarm dashboard: binding', () => {

@@ -9,29 +9,22 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CampaignState } from '../../coordinator/farm/campaign-state.ts';
 import { type BatchEvent, Coordinator } from '../../coordinator/farm/coordinator.ts';
 import { TRIAGE_QUEUE, encodeTargetName } from '../../worker/farm/protocol.ts';
-import { type Proc, killAll, quietLog, redisClient, removeDir, tempDir, waitForWorkers, workerProc } from './helpers/farm.ts';
-import { type TestRedis, startTestRedis, uniqueNamespace } from './helpers/redis.ts';
+import { type Proc, quietLog, redisClient, tempDir, useFarmRedis, waitForWorkers, workerProc } from './helpers/farm.ts';
+import { type TestRedis, uniqueNamespace } from './helpers/redis.ts';
 import { corrupts } from './helpers/test-targets.ts';
 
 let redis: TestRedis;
 let client: Redis;
 const dirs: string[] = [];
 
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = redisClient(redis.url);
-});
-
-afterAll(async () => {
-  await killAll();
-  client?.disconnect();
-  await redis?.stop();
-  for (const d of dirs) removeDir(d);
-});
+useFarmRedis((r, c) => {
+  redis = r;
+  client = c;
+}, dirs);
 
 describe('a campaign on the model end to end, two worker processes', () => {
   it('runs every case exactly once and carries the corrupted outcomes to triage and the data directory', async () => {

@@ -6,31 +6,24 @@
  * summary, the corpus keeps cases, and a later campaign mutates them.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CAMPAIGN_GENERATOR, CaseSource } from '../../coordinator/farm/case-source.ts';
 import { Coordinator } from '../../coordinator/farm/coordinator.ts';
 import { summaryLines } from '../../coordinator/farm/progress.ts';
 import { SCENARIO_TAGS, classifyCase } from '../../coordinator/classify/scenarios.ts';
 import type { Case } from '../../model/index.ts';
 import type { CaseOrigin } from '../../worker/farm/protocol.ts';
-import { killAll, quietLog, redisClient, removeDir, tempDir, waitForWorkers, workerProc } from './helpers/farm.ts';
-import { type TestRedis, startTestRedis, uniqueNamespace } from './helpers/redis.ts';
+import { quietLog, tempDir, useFarmRedis, waitForWorkers, workerProc } from './helpers/farm.ts';
+import { type TestRedis, uniqueNamespace } from './helpers/redis.ts';
 
 let redis: TestRedis;
 let client: Redis;
 const dirs: string[] = [];
 
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = redisClient(redis.url);
-});
-
-afterAll(async () => {
-  await killAll();
-  client?.disconnect();
-  await redis?.stop();
-  for (const d of dirs) removeDir(d);
-});
+useFarmRedis((r, c) => {
+  redis = r;
+  client = c;
+}, dirs);
 
 interface Enqueued {
   id: string;

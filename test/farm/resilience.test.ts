@@ -11,15 +11,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type CampaignSummary, Coordinator, type CoordinatorOptions } from '../../coordinator/farm/coordinator.ts';
 import { builtinCase, indexSeed } from '../../coordinator/farm/case-source.ts';
 import { summaryLines } from '../../coordinator/farm/progress.ts';
 import { EXEC_JOB_NAME, HEARTBEAT_MS, PROTOCOL_VERSION, WORKER_TTL_MS, caseId, execQueueName } from '../../worker/farm/protocol.ts';
 import { liveWorkers } from '../../worker/farm/registry.ts';
-import {
-  type Proc, blockfarm, killAll, messageLines, quietLog, redisClient, removeDir, tempDir, waitFor, waitForWorkers, workerProc,
-} from './helpers/farm.ts';
+import { type Proc, blockfarm, messageLines, quietLog, redisClient, tempDir, useFarmRedis, waitFor, waitForWorkers, workerProc } from './helpers/farm.ts';
 import { type TestRedis, startTestRedis, uniqueNamespace } from './helpers/redis.ts';
 import { breaks, crashes } from './helpers/test-targets.ts';
 
@@ -27,17 +25,10 @@ let redis: TestRedis;
 let client: Redis;
 const dirs: string[] = [];
 
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = redisClient(redis.url);
-});
-
-afterAll(async () => {
-  await killAll();
-  client?.disconnect();
-  await redis?.stop();
-  for (const d of dirs) removeDir(d);
-});
+useFarmRedis((r, c) => {
+  redis = r;
+  client = c;
+}, dirs);
 
 function dataDir(label: string): string {
   const d = tempDir(label);

@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { createLogger } from '../../../infra/log.ts';
 import { parseRedisUrl, redisOptions } from '../../../infra/redis/connection.ts';
 import { type WorkerInfo, liveWorkers } from '../../../worker/farm/registry.ts';
+import { type TestRedis, startTestRedis } from './redis.ts';
 
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export const TEST_TARGETS = join(ROOT, 'test/farm/helpers/test-targets.ts');
@@ -59,6 +61,26 @@ export async function killAll(): Promise<void> {
 
 export function workerProc(url: string, ns: string, targets: string[], extra: string[] = [], env: Record<string, string> = {}): Proc {
   return blockfarm(['worker', '--redis', url, '--namespace', ns, '--target', targets.join(','), ...extra], env);
+}
+
+/**
+ * One real Redis and a client for a test file: started before its tests; after them every process the
+ * tests started is killed, the client and Redis stopped and `dirs` removed. `use` receives both.
+ */
+export function useFarmRedis(use: (redis: TestRedis, client: Redis) => void, dirs: string[] = []): void {
+  let redis: TestRedis | undefined;
+  let client: Redis | undefined;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    client = redisClient(redis.url);
+    use(redis, client);
+  });
+  afterAll(async () => {
+    await killAll();
+    client?.disconnect();
+    await redis?.stop();
+    for (const d of dirs) removeDir(d);
+  });
 }
 
 export function redisClient(url: string): Redis {

@@ -20,7 +20,9 @@ import { QemuTarget as QemuTargetClass } from '../../worker/targets/qemu/qemu-ta
 import { VmFactory } from '../../worker/targets/qemu/states.ts';
 import { TargetRefused } from '../../worker/targets/target.ts';
 import { MiB, diskCase, read, stackCase, write } from '../helpers/cases.ts';
-import { testKernel } from './helpers.ts';
+import { loadSeedCases } from '../../corpus/seeds.ts';
+import { validateCase } from '../../model/index.ts';
+import { checkSeedOutcome, testKernel } from './helpers.ts';
 
 const targets: QemuTarget[] = [];
 const temps: string[] = [];
@@ -60,9 +62,10 @@ describe('the qemu target', () => {
     expect((await kernelFor('qemu')).info.id).toBe((await kernelFor(`qemu:${k.info.id}`)).info.id);
   });
 
-  it('runs each case in a fresh VM restored from a saved state: nothing of the previous case is left', async () => {
+  it('runs each case in a fresh VM restored from a saved state when VMs are not reused: nothing of the previous case is left', async () => {
     const leftovers: string[][] = [];
     const t = await target({
+      maxCasesPerVm: 1,
       vmHookForTests: async (cvm) => {
         // What the guest holds before the case runs, then a marker file of this case.
         const r = await cvm.vm.agent!.exec(['sh', '-c', `dmsetup ls; losetup -a; grep -c " /tmp/bf" /proc/mounts; ls -A /tmp; touch /tmp/marker-${leftovers.length}`]);
@@ -83,16 +86,86 @@ describe('the qemu target', () => {
     const o1 = await runCase(t, first.c, first.info);
     expect(o1.kind, JSON.stringify(o1)).toBe('pass');
     expect(t.lastStats?.how).toMatch(/^(spare|restore)$/);
+    const firstPid = t.lastStats?.vmPid;
     const second = diskCase([read(1, 'd', 0, 2 * MiB)], { size: 64 * MiB });
     const o2 = await runCase(t, second.c, second.info);
     expect(o2.kind, JSON.stringify(o2)).toBe('pass'); // all zeros: the model's fresh disk
     expect(['spare', 'restore']).toContain(t.lastStats?.how);
     expect(t.lastStats!.readyMs).toBeLessThan(5000);
+    expect(t.lastStats?.vmPid).not.toBe(firstPid);
+    expect(t.vmsUsed).toBe(2);
     // Both VMs start from the saved state: none of case 1's devices, mounts, directories or marker file.
     expect(leftovers).toEqual([
       ['No devices found', '0'],
       ['No devices found', '0'],
     ]);
+  }, 300_000);
+
+  it('reuses the VM after a clean case: the next case sees zeroed disks and no device, mount or file of the previous one; the cap ends it', async () => {
+    const leftovers: string[][] = [];
+    const t = await target({
+      maxCasesPerVm: 3,
+      vmHookForTests: async (cvm) => {
+        const r = await cvm.vm.agent!.exec(['sh', '-c', 'dmsetup ls; losetup -a; grep -c " /tmp/bf" /proc/mounts; ls -A /tmp']);
+        leftovers.push(r.out);
+      },
+    });
+    // Case 1 writes a pattern over both disks (directly and through an ext4 file on a loop device), leaving devices and mounts to tear down.
+    const first = stackCase(
+      [
+        { id: 'd', kind: 'disk', size: 64 * MiB },
+        { id: 'e', kind: 'disk', size: 16 * MiB },
+        { id: 'lin', kind: 'dm-linear', on: 'e' },
+        { id: 'fs', kind: 'fs', on: 'd', type: 'ext4' },
+        { id: 'f', kind: 'file', on: 'fs', name: 'f', size: 4 * MiB },
+        { id: 'l', kind: 'loop', on: 'f' },
+      ],
+      [write(1, 'l', 0, 65536), write(2, 'lin', 0, 2 * MiB, { direct: true }), write(3, 'lin', 8 * MiB, 1 * MiB)],
+    );
+    const o1 = await runCase(t, first.c, first.info);
+    expect(o1.kind, JSON.stringify(o1).slice(0, 500)).toBe('pass');
+    const pid = t.lastStats?.vmPid;
+    expect(t.lastStats?.caseInVm).toBe(1);
+    // Case 2, same geometry, other sizes: reads both disks where case 1 wrote; the model says zeroes.
+    const second = stackCase(
+      [{ id: 'd', kind: 'disk', size: 32 * MiB }, { id: 'e', kind: 'disk', size: 16 * MiB }],
+      [read(1, 'd', 0, 2 * MiB), read(2, 'e', 0, 2 * MiB)], // the final read-back covers both disks whole
+    );
+    const o2 = await runCase(t, second.c, second.info);
+    expect(o2.kind, JSON.stringify(o2).slice(0, 500)).toBe('pass');
+    expect(t.lastStats).toMatchObject({ how: 'reused', vmPid: pid, caseInVm: 2 });
+    const o3 = await runCase(t, first.c, first.info);
+    expect(o3.kind, JSON.stringify(o3).slice(0, 500)).toBe('pass');
+    expect(t.lastStats).toMatchObject({ how: 'reused', vmPid: pid, caseInVm: 3 });
+    // The cap (3): a fresh VM.
+    const o4 = await runCase(t, second.c, second.info);
+    expect(o4.kind, JSON.stringify(o4).slice(0, 500)).toBe('pass');
+    expect(t.lastStats?.how).toMatch(/^(spare|restore)$/);
+    expect(t.lastStats?.vmPid).not.toBe(pid);
+    expect(t.vmsUsed).toBe(2);
+    expect(leftovers).toEqual([['No devices found', '0'], ['No devices found', '0'], ['No devices found', '0'], ['No devices found', '0']]);
+  }, 300_000);
+
+  it('a divergence with a kernel log finding (S1 on 6.1: I/O errors on the loop device) ends the VM: the next case gets a fresh one', async () => {
+    const k = await testKernel();
+    const seed = loadSeedCases().find((s) => s.file.includes('s1-loop-dio-ext4-lbs512'))!;
+    const v = validateCase(seed.caseJson);
+    if (!v.ok) throw new Error('seed invalid');
+    const t = await target({ maxCasesPerVm: 8 });
+    const o = await runCase(t, v.value, v.info);
+    checkSeedOutcome('s1-loop-dio-ext4-lbs512', v.value, k.info.id, o);
+    const pid = t.lastStats?.vmPid;
+    // Same geometry (one 4096-byte-sector disk).
+    const next = stackCase([{ id: 'd', kind: 'disk', size: 16 * MiB, logicalBlockSize: 4096 }], [write(1, 'd', 0, 8192, { direct: true }), read(2, 'd', 0, 8192, { direct: true })]);
+    const o2 = await runCase(t, next.c, next.info);
+    expect(o2.kind, JSON.stringify(o2).slice(0, 500)).toBe('pass');
+    if (o.kind === 'divergence' && o.divergences.some((d) => d.class === 'kernel-log')) {
+      expect(t.lastStats?.how).toMatch(/^(spare|restore)$/);
+      expect(t.lastStats?.vmPid).not.toBe(pid);
+    } else {
+      // A kernel without S1's bug: the seed passes cleanly and its VM runs the next case.
+      expect(t.lastStats).toMatchObject({ how: 'reused', vmPid: pid, caseInVm: 2 });
+    }
   }, 300_000);
 
   it('catches a fault the model is not told about: a dm-linear swapped for dm-flakey dropping writes', async () => {
@@ -131,10 +204,13 @@ describe('the qemu target', () => {
     expect(o.title).toBe('kernel panic: sysrq triggered crash');
     expect(o.log).toMatch(/Kernel panic - not syncing: sysrq triggered crash/);
     expect(o.log).toMatch(/Call Trace:/);
+    const crashedPid = t.lastStats?.vmPid;
     // The same target goes on with a VM of its own.
     const next = await runCase(t, b.c, b.info);
     expect(next.kind, JSON.stringify(next).slice(0, 500)).toBe('pass');
     expect(t.lastStats?.how).toMatch(/^(spare|restore)$/);
+    expect(t.lastStats?.vmPid).not.toBe(crashedPid);
+    expect(t.vmsUsed).toBe(2);
   }, 300_000);
 
   it('a task the kernel reports hung is a hang with that report; the next case gets a new VM', async () => {
@@ -158,8 +234,11 @@ describe('the qemu target', () => {
     expect(o.log).toMatch(/INFO: task blockfarm-exec:\d+ blocked for more than 2 seconds\./);
     // The console's report ended the case, long before the executor's own op timeout.
     expect(performance.now() - t0).toBeLessThan(90_000);
+    const hungPid = t.lastStats?.vmPid;
     const next = await runCase(t, b.c, b.info);
     expect(next.kind, JSON.stringify(next).slice(0, 500)).toBe('pass');
+    expect(t.lastStats?.how).toMatch(/^(spare|restore)$/);
+    expect(t.lastStats?.vmPid).not.toBe(hungPid);
   }, 300_000);
 
   it('an op that never completes is a hang (executor op timeout), with the blocked tasks', async () => {
@@ -235,7 +314,8 @@ describe('the qemu target', () => {
     temps.push(dir);
     await writeFile(path.join(dir, 'not-a-kernel'), Buffer.alloc(4096, 0x5a));
     const factory = new VmFactory({ ...cfg, root: dir, kernel: { ...k, vmlinux: path.join(dir, 'not-a-kernel') } });
-    const t = new QemuTargetClass({ kernel: k, image: cfg.image, factory, spare: false });
+    // A fresh VM per case: the second case must restore (and fall back), not run in the first case's VM.
+    const t = new QemuTargetClass({ kernel: k, image: cfg.image, factory, spare: false, maxCasesPerVm: 1 });
     targets.push(t);
     const b = diskCase([write(1, 'd', 0, 4096), read(2, 'd', 0, 4096)]);
     const o = await runCase(t, b.c, b.info);

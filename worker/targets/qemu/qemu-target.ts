@@ -1,8 +1,14 @@
 /**
- * The `qemu:<kernel>` target: each case runs in a fresh VM restored from a
- * prepared state (states.ts) for its disks' geometry, through the guest
- * agent and the native executor, and the VM is thrown away after it (a
- * dead or dirty VM is simply never reused). Crash and hang detection:
+ * The `qemu:<kernel>` target: a case runs in a VM restored from a prepared
+ * state (states.ts) for its disks' geometry, through the guest agent and the
+ * native executor. The VM then runs the next cases of the same geometry, up
+ * to `maxCasesPerVm`, as long as each ends cleanly (warm-vm.ts says when:
+ * executor exit 0, every undo step done, no kernel log record at warning
+ * level or worse, no set-up that writes kernel knobs, and afterwards no
+ * device, mount or file left and the case's disks zeroed); anything else
+ * and the VM is thrown away, the next case getting a fresh one. A warm VM
+ * saves the restore and, under TCG, translating the guest's code again.
+ * Crash and hang detection:
  *
  * - the serial console is scanned while the case runs (console-watch.ts):
  *   a panic/Oops/BUG ends the case as a crash, a hung-task (soft lockup,
@@ -33,7 +39,8 @@ import type { RunRequest, Target, TargetRun } from '../target.ts';
 import { AgentError } from './agent-channel.ts';
 import { ConsoleWatch } from './console-watch.ts';
 import { type ExecOutcome, interpretEvents } from '../exec-events.ts';
-import { type CaseVm, type DiskGeometry, VmFactory } from './states.ts';
+import { type CaseVm, type DiskGeometry, VmFactory, slotsFor } from './states.ts';
+import { type GuestBaseline, cleanRunOf, guestBaseline, planTouchesKnobs, resetForNextCase } from './warm-vm.ts';
 
 export interface QemuTargetOptions {
   kernel: FetchedKernel;
@@ -65,14 +72,36 @@ export interface QemuTargetOptions {
   inspectForTests?: (vm: CaseVm, run: TargetRun) => Promise<void> | void;
   /** After an op timed out, how long the executor may take to undo and exit before the case is a hang anyway. @defaultValue 15000 */
   hangGraceMs?: number;
+  /**
+   * Cases one VM may run, one after another, when each ends cleanly (1: a
+   * fresh VM for every case). Capped so that kernel state cannot drift for long.
+   * @defaultValue 16
+   */
+  maxCasesPerVm?: number;
+}
+
+/** A VM kept after a clean case for the next case of the same geometry. */
+interface WarmVm {
+  cvm: CaseVm;
+  /** Current size of each slot the cases used. */
+  sizes: number[];
+  /** Cases it has run. */
+  cases: number;
+  /** Its QEMU's CPU time when the last case ended (the next case's share starts there). */
+  cpuMs?: number;
 }
 
 /** How a case's VM went, for benchmarks and debugging. */
 export interface QemuRunStats {
-  how: CaseVm['how'];
+  /** 'reused': the VM of the previous case, reset in place. */
+  how: CaseVm['how'] | 'reused';
+  /** PID of the case's QEMU (the same for cases run in one VM). */
+  vmPid?: number;
+  /** This case's number in its VM (1 for a fresh VM). */
+  caseInVm: number;
   readyMs: number;
   execMs: number;
-  /** CPU time (user + system) of the case's QEMU over its life (its restore, the case), when /proc tells. */
+  /** CPU time (user + system) of the case's QEMU: over its life (restore, case) for a fresh VM, since the previous case ended (its reset, this case) for a reused one; when /proc tells. */
   qemuCpuMs?: number;
 }
 
@@ -97,6 +126,12 @@ export class QemuTarget implements Target {
   /** The last run's VM figures. */
   lastStats?: QemuRunStats;
   private readonly releasing = new Set<Promise<void>>();
+  /** The previous case's VM, once it is known whether it may be reused. */
+  private warm?: Promise<WarmVm | undefined>;
+  /** The guest's devices and mounts right after a restore, per state key. */
+  private readonly baselines = new Map<string, GuestBaseline>();
+  /** VMs this target has run cases in (a reused VM counts once). */
+  vmsUsed = 0;
 
   constructor(private readonly opts: QemuTargetOptions) {
     this.name = `qemu:${opts.kernel.info.id}`;
@@ -132,13 +167,17 @@ export class QemuTarget implements Target {
     const geoms: DiskGeometry[] = diskLayers.map((d) => ({ logicalBlockSize: d.logicalBlockSize, physicalBlockSize: d.physicalBlockSize ?? d.logicalBlockSize }));
     const sizes = diskLayers.map((d) => d.size);
     const slot = new Map(diskLayers.map((d, i) => [d.id, i]));
-    let cvm: CaseVm;
-    try {
-      cvm = await this.opts.factory.acquire(geoms, sizes, { spare: this.opts.spare !== false });
-    } catch (err) {
-      return { kind: 'infra-error', message: `${this.name}: ${(err as Error).message}` };
-    }
+    const maxCases = this.opts.maxCasesPerVm ?? 16;
     const t0 = performance.now();
+    const got = await this.vmFor(geoms, sizes, maxCases);
+    if ('error' in got) return { kind: 'infra-error', message: `${this.name}: ${got.error}` };
+    const { cvm, reused } = got;
+    const readyMs = Math.round(performance.now() - t0);
+    const caseInVm = reused ? reused.cases + 1 : 1;
+    const cpuBefore = reused?.cpuMs;
+    let result: TargetRun | undefined;
+    let clean = false;
+    let plan: ExecPlan | undefined;
     try {
       const env = makeSetupEnv({
         workDir: GUEST_WORK_DIR,
@@ -150,20 +189,79 @@ export class QemuTarget implements Target {
       });
       const compiled = compilePlan(req.theCase, req.info, env, { opTimeoutMs: this.opts.opTimeoutMs ?? (this.tcg ? 120_000 : 60_000) });
       if (!compiled.ok) return { kind: 'unsupported', reason: compiled.unsupported };
-      const plan = this.opts.planHookForTests ? this.opts.planHookForTests(compiled.plan, { devices: cvm.devices }) : compiled.plan;
+      plan = this.opts.planHookForTests ? this.opts.planHookForTests(compiled.plan, { devices: cvm.devices }) : compiled.plan;
       await this.opts.vmHookForTests?.(cvm);
-      const result = await symbolizeRun(await this.execute(cvm, plan, req.signal), this.opts.symbolizer);
+      const ran = await this.execute(cvm, plan, req.signal);
+      clean = ran.clean;
+      result = await symbolizeRun(ran.run, this.opts.symbolizer);
       await this.opts.inspectForTests?.(cvm, result);
       return result;
     } finally {
-      this.lastStats = { how: cvm.how, readyMs: cvm.readyMs, execMs: Math.round(performance.now() - t0), qemuCpuMs: cpuMsOf(cvm.vm.pid) };
-      // The VM is done with: kill it while the caller judges the run (close() waits for it).
-      const r = this.opts.factory.release(cvm).finally(() => this.releasing.delete(r));
-      this.releasing.add(r);
+      const cpuNow = cpuMsOf(cvm.vm.pid);
+      this.lastStats = {
+        how: reused ? 'reused' : cvm.how,
+        vmPid: cvm.vm.pid,
+        caseInVm,
+        readyMs: reused ? readyMs : cvm.readyMs,
+        execMs: Math.round(performance.now() - t0),
+        qemuCpuMs: cpuNow === undefined ? undefined : cpuNow - (cpuBefore ?? 0),
+      };
+      // Reset the VM for the next case (or kill it) while the caller judges the run; the next run waits for it.
+      const keep = clean && result?.kind === 'observed' && caseInVm < maxCases && plan !== undefined && !planTouchesKnobs(plan);
+      this.warm = keep ? this.keepWarm(cvm, sizes, caseInVm) : this.discard(cvm);
     }
   }
 
-  private async execute(cvm: CaseVm, plan: ExecPlan, signal?: AbortSignal): Promise<TargetRun> {
+  /** The previous case's VM when it was kept and fits (same state key), else a fresh one from the factory. */
+  private async vmFor(geoms: DiskGeometry[], sizes: number[], maxCases: number): Promise<{ cvm: CaseVm; reused?: WarmVm } | { error: string }> {
+    const prev = await this.warm;
+    this.warm = undefined;
+    if (prev && maxCases > 1 && prev.cvm.key === this.opts.factory.keyOf(slotsFor(geoms)) && !prev.cvm.vm.hasExited) {
+      try {
+        await this.opts.factory.resizeRunning(prev.cvm, prev.sizes, sizes);
+        return { cvm: prev.cvm, reused: prev };
+      } catch {
+        // Fall through to a fresh VM.
+      }
+    }
+    if (prev) await this.discard(prev.cvm);
+    try {
+      const cvm = await this.opts.factory.acquire(geoms, sizes, { spare: this.opts.spare !== false });
+      this.vmsUsed++;
+      if (maxCases > 1 && !this.baselines.has(cvm.key)) {
+        // What a restored guest holds before any case: what a reset VM must show again.
+        const b = await guestBaseline(cvm).catch(() => undefined);
+        if (b) this.baselines.set(cvm.key, b);
+      }
+      return { cvm };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+
+  /** Reset a VM after a clean case (leftovers checked, disks zeroed); kill it when that fails. */
+  private async keepWarm(cvm: CaseVm, sizes: number[], cases: number): Promise<WarmVm | undefined> {
+    const baseline = this.baselines.get(cvm.key);
+    const ok = baseline !== undefined && (await resetForNextCase(cvm, baseline, { workDir: GUEST_WORK_DIR, disks: cvm.devices.slice(0, sizes.length), timeoutMs: this.tcg ? 60_000 : 20_000 }));
+    if (!ok) return this.discard(cvm);
+    return { cvm, sizes: [...sizes], cases, cpuMs: cpuMsOf(cvm.vm.pid) };
+  }
+
+  /** Kill a VM (close() waits for it). */
+  private discard(cvm: CaseVm): Promise<undefined> {
+    const r = this.opts.factory.release(cvm).finally(() => this.releasing.delete(r));
+    this.releasing.add(r);
+    return r.then(() => undefined);
+  }
+
+  /** Run the plan; `clean`: it ended in a way that allows the VM to be reused (see cleanRunOf). */
+  private async execute(cvm: CaseVm, plan: ExecPlan, signal?: AbortSignal): Promise<{ run: TargetRun; clean: boolean }> {
+    let clean = false;
+    const run = await this.executeRun(cvm, plan, signal, () => (clean = true));
+    return { run, clean };
+  }
+
+  private async executeRun(cvm: CaseVm, plan: ExecPlan, signal: AbortSignal | undefined, markClean: () => void): Promise<TargetRun> {
     const { vm } = cvm;
     const agent = vm.agent!;
     const watch = new ConsoleWatch(vm.console);
@@ -220,6 +318,7 @@ export class QemuTarget implements Target {
           const v = watch.settle();
           if (v) return this.fromConsole(v.kind, v.report, v.log);
           const outcome: ExecOutcome = { exit: end.r.exit, signal: end.r.signal, badLine, stderr: end.r.err };
+          if (cleanRunOf(events, outcome, end.r.kmsg)) markClean();
           return interpretEvents(this.name, events, outcome, end.r.kmsg, consoleNow());
         }
         case 'console': {
@@ -303,6 +402,9 @@ export class QemuTarget implements Target {
   }
 
   async close(): Promise<void> {
+    const warm = await this.warm;
+    this.warm = undefined;
+    if (warm) await this.discard(warm.cvm);
     await Promise.all([...this.releasing]);
     await this.opts.factory.close();
   }

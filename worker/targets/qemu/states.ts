@@ -80,6 +80,8 @@ export interface CaseVm {
   devices: string[];
   /** How it got ready and how long that took from the request. */
   how: 'spare' | 'restore' | 'cold-boot';
+  /** The state key of its slots' geometry (a VM is only ever reused for cases of the same key). */
+  key: string;
   readyMs: number;
 }
 
@@ -368,16 +370,9 @@ export class VmFactory {
       try {
         for (let i = 0; i < sizes.length; i++) if (sizes[i] !== BASE_DISK_BYTES) await got.vm.resizeDisk(i, sizes[i]!);
         await got.vm.cont();
-        const agent = await got.vm.connectAgent(this.cfg.restoreTimeoutMs);
-        // The guest learns of the new capacities asynchronously.
-        for (let tries = 0; ; tries++) {
-          const info = await agent.info();
-          const ok = sizes.every((sz, i) => info.disks.find((d) => d.name === state.devices[i])?.sectors === sz / 512);
-          if (ok) break;
-          if (tries > 500) throw new VmError(`the guest did not see its disks resized: ${JSON.stringify(info.disks)}`);
-          await new Promise((r) => setTimeout(r, 2));
-        }
-        return { vm: got.vm, dir: got.dir, devices: state.devices.map((d) => `/dev/${d}`), how, readyMs: Math.round(performance.now() - t0) };
+        await got.vm.connectAgent(this.cfg.restoreTimeoutMs);
+        await this.awaitDiskSizes(got.vm, state.devices, sizes);
+        return { vm: got.vm, dir: got.dir, devices: state.devices.map((d) => `/dev/${d}`), how, key, readyMs: Math.round(performance.now() - t0) };
       } catch (err) {
         await got.vm.kill();
         await rm(got.dir, { recursive: true, force: true });
@@ -389,9 +384,32 @@ export class VmFactory {
     // Fallback: boot with the case's own disk sizes.
     try {
       const b = await this.coldBoot(slots, sizes, 'cold');
-      return { vm: b.vm, dir: b.dir, devices: b.devices.map((d) => `/dev/${d}`), how: 'cold-boot', readyMs: Math.round(performance.now() - t0) };
+      return { vm: b.vm, dir: b.dir, devices: b.devices.map((d) => `/dev/${d}`), how: 'cold-boot', key, readyMs: Math.round(performance.now() - t0) };
     } catch (err) {
       throw new VmError(`no VM: restoring failed (${restoreError}), and so did a cold boot (${(err as Error).message})`);
+    }
+  }
+
+  /**
+   * Give a running VM's slots new sizes (block_resize of the slots whose size
+   * differs from `current`) and wait until the guest sees them: a VM kept
+   * for the next case.
+   */
+  async resizeRunning(c: CaseVm, current: readonly number[], sizes: readonly number[]): Promise<void> {
+    for (let i = 0; i < sizes.length; i++) if (sizes[i] !== (current[i] ?? BASE_DISK_BYTES)) await c.vm.resizeDisk(i, sizes[i]!);
+    await this.awaitDiskSizes(c.vm, c.devices.map((d) => d.replace(/^\/dev\//, '')), sizes);
+  }
+
+  /** The guest learns of new capacities asynchronously: wait until its INFO shows them. */
+  private async awaitDiskSizes(vm: Vm, devices: readonly string[], sizes: readonly number[]): Promise<void> {
+    const agent = vm.agent;
+    if (!agent || agent.isClosed) throw new VmError('no agent connection');
+    for (let tries = 0; ; tries++) {
+      const info = await agent.info();
+      const ok = sizes.every((sz, i) => info.disks.find((d) => d.name === devices[i])?.sectors === sz / 512);
+      if (ok) return;
+      if (tries > 500) throw new VmError(`the guest did not see its disks resized: ${JSON.stringify(info.disks)}`);
+      await new Promise((r) => setTimeout(r, 2));
     }
   }
 

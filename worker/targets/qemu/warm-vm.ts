@@ -1,0 +1,116 @@
+/**
+ * When a VM that ran a case may run the next one, and putting it back in
+ * the state the model assumes: no device, mount or file of the case left
+ * (compared with what the guest showed right after its restore), and the
+ * case's disks all zeroes again (BLKZEROOUT over each). Anything unclear
+ * means a fresh VM: the caller throws this one away.
+ */
+import type { ExecEvent, ExecPlan } from '../../executor/protocol.ts';
+import type { ExecOutcome } from '../exec-events.ts';
+import type { CaseVm } from './states.ts';
+
+/** What a guest shows before any case: its block devices and its mounts. */
+export interface GuestBaseline {
+  listing: string;
+}
+
+/** Block devices, mounts and bound loop devices' backing files: what a guest must show again before it runs another case. */
+const LISTING = 'ls /sys/block; echo --; cat /proc/mounts; echo --; cat /sys/block/*/loop/backing_file 2>/dev/null; true';
+
+export async function guestBaseline(cvm: CaseVm): Promise<GuestBaseline> {
+  const r = await cvm.vm.agent!.exec(['sh', '-c', LISTING]);
+  if (r.exit !== 0) throw new Error(`listing the guest's devices and mounts failed (exit ${r.exit})`);
+  return { listing: r.out.join('\n') };
+}
+
+/** kmsg priority (0 emerg .. 7 debug) at or below which a record makes the VM unfit for another case. */
+const WORST_TOLERATED_LEVEL = 4;
+
+/**
+ * The run ended as the executor's normal end: exit 0, every set-up and undo
+ * step done, no op timed out, every check passed, and no kernel log record
+ * at warning level or worse (a kernel that complained may be in a state the
+ * next case should not inherit).
+ */
+export function cleanRunOf(events: readonly ExecEvent[], outcome: ExecOutcome, kmsg: readonly string[]): boolean {
+  if (outcome.exit !== 0 || outcome.signal !== 0 || outcome.badLine !== undefined) return false;
+  let done = false;
+  for (const e of events) {
+    if (e.ev === 'timeout') return false;
+    if ((e.ev === 'setup' || e.ev === 'undo') && !e.ok) return false;
+    if (e.ev === 'check' && e.exit !== 0) return false;
+    if (e.ev === 'done') done = e.ok;
+  }
+  if (!done) return false;
+  for (const line of kmsg) {
+    const m = /^(\d+),/.exec(line);
+    if (!m || Number(m[1]) % 8 <= WORST_TOLERATED_LEVEL) return false;
+  }
+  return true;
+}
+
+/** Commands whose effects outlive their devices (module parameters, kernel settings). */
+const KNOB_COMMANDS = new Set(['modprobe', 'rmmod', 'insmod', 'sysctl', 'sh', 'dash', 'bash', 'tee', 'echo', 'hdparm']);
+
+/**
+ * The plan may change kernel state that teardown does not undo: a command
+ * that names /sys or /proc, sets a device property with blockdev, loads
+ * modules or runs a shell. Such a VM is not reused.
+ */
+export function planTouchesKnobs(plan: ExecPlan): boolean {
+  const argvs: string[][] = [];
+  for (const s of plan.setup) {
+    argvs.push(s.argv);
+    if (s.undo) argvs.push(s.undo);
+  }
+  for (const c of plan.checks) argvs.push(c.argv);
+  for (const t of plan.threads) for (const op of t) if (op.kind === 'exec') argvs.push(...op.argvs);
+  return argvs.some((argv) => {
+    const cmd = (argv[0] ?? '').split('/').pop()!;
+    if (KNOB_COMMANDS.has(cmd)) return true;
+    if (cmd === 'blockdev' && argv.some((a) => a.startsWith('--set'))) return true;
+    return argv.some((a) => a.includes('/sys/') || a.includes('/proc/'));
+  });
+}
+
+export interface ResetOptions {
+  /** The guest directory the case's mount points and files live under (removed). */
+  workDir: string;
+  /** Device nodes of the disks the case used (zeroed). */
+  disks: readonly string[];
+  timeoutMs: number;
+}
+
+/**
+ * Put a VM back for another case: check in the guest that it holds the same
+ * block devices and mounts as after its restore, then remove the work
+ * directory and zero the case's disks. False when any of it fails or the
+ * kernel logs a warning meanwhile.
+ */
+export async function resetForNextCase(cvm: CaseVm, baseline: GuestBaseline, o: ResetOptions): Promise<boolean> {
+  const agent = cvm.vm.agent;
+  if (!agent || agent.isClosed || cvm.vm.hasExited) return false;
+  const script = [
+    `[ "$(${LISTING})" = "$1" ] || exit 10`,
+    'shift',
+    `rm -rf -- "$0" || exit 11`,
+    `[ ! -e "$0" ] || exit 11`,
+    'for d in "$@"; do blkdiscard -z "$d" || exit 12; done',
+  ].join('\n');
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const r = await Promise.race([
+      agent.exec(['sh', '-c', script, o.workDir, baseline.listing, ...o.disks], '', { kmsg: true }),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), o.timeoutMs))),
+    ]);
+    if (!r || r.exit !== 0 || r.signal !== 0) return false;
+    return r.kmsg.every((line) => {
+      const m = /^(\d+),/.exec(line);
+      return m !== null && Number(m[1]) % 8 > WORST_TOLERATED_LEVEL;
+    });
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}

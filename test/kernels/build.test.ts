@@ -102,20 +102,23 @@ describe('blockfarm kernels build', () => {
     expect(parseKernelLog(o.log).find((r) => r.kind === 'panic')?.title).toBe('kernel panic: sysrq triggered crash');
   }, 900_000);
 
-  it('a tree that does not compile fails in one line naming the step and the error; the patch is applied to a copy', async () => {
+  it('--source with a patch that breaks the tree: the build fails in one line naming the step and the error; the tree given is not touched', async () => {
     const broken = 'test-broken-build';
     try {
+      // A kernel developer's own tree: here the Debian tree the small build used, given with --source.
+      const small = await loadFetched(NAME);
+      const tree = small!.info.source!;
       const r = await blockfarm([
-        'kernels', 'build', broken, '--debian-source', '--base', 'tinyconfig', '--no-fuzz-config',
+        'kernels', 'build', broken, '--source', tree, '--base', 'tinyconfig', '--no-fuzz-config',
         '--patch', 'test/fixtures/kernels/break-relocs.patch', '--no-boot-check',
       ]);
       expect(r.code, r.stderr.slice(-2000)).toBe(2);
       const failure = lines(r.stderr).filter((l) => l.startsWith('blockfarm kernels build:'));
       expect(failure).toEqual([expect.stringMatching(/^blockfarm kernels build: step 'build': make bzImage failed: .*relocs_64\.c:\d+:\d+: error: .*\(log: .*build\.log\)$/)]);
       expect(await loadFetched(broken)).toBeUndefined();
-      // The shared extracted tree is untouched: the patch went to this build's own copy.
-      const small = await loadFetched(NAME);
-      const shared = readFileSync(path.join(small!.info.source!, 'arch/x86/tools/relocs_64.c'), 'utf8');
+      expect(r.stderr).toMatch(/kernels build: source: copying .* to apply 1 patch\(es\)/);
+      // The tree given is untouched: the patch went to this build's own copy.
+      const shared = readFileSync(path.join(tree, 'arch/x86/tools/relocs_64.c'), 'utf8');
       expect(shared).not.toMatch(/blockfarm_broken_on_purpose/);
     } finally {
       rmSync(path.join(kernelBuildRoot(), broken), { recursive: true, force: true });

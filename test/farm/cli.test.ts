@@ -37,7 +37,7 @@ describe('blockfarm campaign (embedded)', () => {
     const out = p.stdout();
     expect(out).toMatch(/^campaign seed-\d+ \(seed \d+\) finished after /m);
     expect(out).toMatch(/^target\s+cases\s+execs\/s\s+pass\s+divergences/m);
-    expect(out).toMatch(/^model\s+40\s+\d+\s+40\s+0\s/m);
+    expect(out).toMatch(/^model\s+40\s+[\d.,]+\s+40\s+0\s/m);
     expect(out).toMatch(/^no findings$/m);
     // Its Redis kept its data in the data directory and is gone (stopped by PID).
     const started = p.stderr().split('\n').filter((l) => l.includes('private redis-server started'));

@@ -36,6 +36,17 @@ describe('a run after which the VM may be reused', () => {
     expect(cleanRunOf(normal.filter((e) => e.ev !== 'done'), exit0, [])).toBe(false);
     expect(cleanRunOf([...normal.slice(0, 3), { ev: 'check', name: 'fsck', exit: 4, output: '', ms: 1 }, normal[3]!], exit0, [])).toBe(false);
   });
+
+  it('tolerates a failed umount undo only when a check unmounted the same mount point first', () => {
+    const mounted = (checks: ExecPlan['checks']): ExecPlan => ({
+      version: 1, seed: 1, opTimeoutMs: 1000, geometry: [], final: [], candidates: [], threads: [[]], checks,
+      setup: [{ name: 'mount fs', argv: ['mount', '-t', 'ext4', '/dev/vda', '/tmp/bf/mnt-fs'], undo: ['umount', '/tmp/bf/mnt-fs'] }],
+    });
+    const events: ExecEvent[] = [{ ev: 'setup', step: 0, name: 'mount fs', ok: true, ms: 5 }, { ev: 'undo', step: 0, name: 'mount fs', ok: false, exit: 32 }, { ev: 'done', ok: true }];
+    expect(cleanRunOf(events, exit0, [], mounted([{ name: 'unmount fs', argv: ['umount', '/tmp/bf/mnt-fs'] }]))).toBe(true);
+    expect(cleanRunOf(events, exit0, [], mounted([]))).toBe(false);
+    expect(cleanRunOf(events, exit0, [], mounted([{ name: 'unmount other', argv: ['umount', '/tmp/bf/mnt-other'] }]))).toBe(false);
+  });
 });
 
 describe('a plan that changes kernel settings', () => {

@@ -208,14 +208,18 @@ export class QemuTarget implements Target {
       };
       // Reset the VM for the next case (or kill it) while the caller judges the run; the next run waits for it.
       const keep = clean && result?.kind === 'observed' && caseInVm < maxCases && plan !== undefined && !planTouchesKnobs(plan);
-      this.warm = keep ? this.keepWarm(cvm, sizes, caseInVm) : this.discard(cvm);
+      // One VM is kept at most (runs at once: the others' VMs go).
+      if (keep && !this.warm) this.warm = this.keepWarm(cvm, sizes, caseInVm);
+      else void this.discard(cvm);
     }
   }
 
   /** The previous case's VM when it was kept and fits (same state key), else a fresh one from the factory. */
   private async vmFor(geoms: DiskGeometry[], sizes: number[], maxCases: number): Promise<{ cvm: CaseVm; reused?: WarmVm } | { error: string }> {
-    const prev = await this.warm;
+    // Taken before waiting: of two runs at once, only one gets the kept VM.
+    const pending = this.warm;
     this.warm = undefined;
+    const prev = await pending;
     if (prev && maxCases > 1 && prev.cvm.key === this.opts.factory.keyOf(slotsFor(geoms)) && !prev.cvm.vm.hasExited) {
       try {
         await this.opts.factory.resizeRunning(prev.cvm, prev.sizes, sizes);
@@ -318,7 +322,7 @@ export class QemuTarget implements Target {
           const v = watch.settle();
           if (v) return this.fromConsole(v.kind, v.report, v.log);
           const outcome: ExecOutcome = { exit: end.r.exit, signal: end.r.signal, badLine, stderr: end.r.err };
-          if (cleanRunOf(events, outcome, end.r.kmsg)) markClean();
+          if (cleanRunOf(events, outcome, end.r.kmsg, plan)) markClean();
           return interpretEvents(this.name, events, outcome, end.r.kmsg, consoleNow());
         }
         case 'console': {

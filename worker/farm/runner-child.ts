@@ -4,6 +4,7 @@
  * any, keeps its targets open across batches (a VM boots once per runner, not
  * once per batch), and closes them when the worker disconnects.
  */
+import { runOrder } from './run-order.ts';
 import { type Case, type StackInfo, validateCase } from '../../model/index.ts';
 import { createLogger } from '../../infra/log.ts';
 import { runCase } from '../run-case.ts';
@@ -71,7 +72,7 @@ async function runBatch(msg: Extract<ToRunner, { t: 'batch' }>): Promise<void> {
   let lastFlush = performance.now();
   let targetMs = 0;
   try {
-    for (let i = 0; i < cases.length; i++) {
+    for (const i of runOrder(valid.map((v) => v.info), target)) {
       if (state.aborted) break;
       const env = cases[i]!;
       const { c, info } = valid[i]!;

@@ -92,9 +92,11 @@ class Runner {
         this.onExit = undefined;
         resolve(end);
       };
+      // The runner may take the cases in another order than the batch's (run-order.ts): name the first not reported.
       const firstMissing = () => {
-        const next = req.cases[results.length];
-        return next ? `case #${next.index} (${next.id}) or a later one` : 'after its last case';
+        const reported = new Set(results.map((r) => r.index));
+        const next = req.cases.find((c) => !reported.has(c.index));
+        return next ? `case #${next.index} (${next.id}) or another one not reported yet` : 'after its last case';
       };
       const arm = () => {
         clearTimeout(watchdog);

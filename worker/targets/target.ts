@@ -39,6 +39,11 @@ export interface Target {
   /** Why this target cannot run this case (a layer or op it lacks), or undefined. */
   unsupportedReason(req: RunRequest): Promise<string | undefined>;
   run(req: RunRequest): Promise<TargetRun>;
+  /**
+   * Cases with the same key run cheaper one after another (the QEMU target keeps a VM for the
+   * next case of the same disk geometry), so a batch runs them grouped by it. Optional.
+   */
+  runOrderKey?(info: StackInfo): string;
   /** Release long-lived resources (VMs, work directories). */
   close(): Promise<void>;
 }

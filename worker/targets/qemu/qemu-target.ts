@@ -36,6 +36,7 @@ import { compilePlan } from '../../plan/compile.ts';
 import { makeSetupEnv } from '../../plan/env.ts';
 import { reportText } from '../../kernel-log/parse.ts';
 import type { RunRequest, Target, TargetRun } from '../target.ts';
+import type { StackInfo } from '../../../model/index.ts';
 import { AgentError } from './agent-channel.ts';
 import { ConsoleWatch } from './console-watch.ts';
 import { type ExecOutcome, interpretEvents } from '../exec-events.ts';
@@ -162,9 +163,14 @@ export class QemuTarget implements Target {
     return undefined;
   }
 
+  /** A kept VM serves the next case only when its VM state (disk geometry) is the same. */
+  runOrderKey(info: StackInfo): string {
+    return this.opts.factory.keyOf(slotsFor(diskGeometriesOf(info)));
+  }
+
   async run(req: RunRequest): Promise<TargetRun> {
     const diskLayers = req.info.layers.filter((l) => l.kind === 'disk');
-    const geoms: DiskGeometry[] = diskLayers.map((d) => ({ logicalBlockSize: d.logicalBlockSize, physicalBlockSize: d.physicalBlockSize ?? d.logicalBlockSize }));
+    const geoms = diskGeometriesOf(req.info);
     const sizes = diskLayers.map((d) => d.size);
     const slot = new Map(diskLayers.map((d, i) => [d.id, i]));
     const maxCases = this.opts.maxCasesPerVm ?? 16;
@@ -412,4 +418,9 @@ export class QemuTarget implements Target {
     await Promise.all([...this.releasing]);
     await this.opts.factory.close();
   }
+}
+
+/** The case's disks in stack order, as the VM presents them. */
+function diskGeometriesOf(info: StackInfo): DiskGeometry[] {
+  return info.layers.flatMap((d) => (d.kind === 'disk' ? [{ logicalBlockSize: d.logicalBlockSize, physicalBlockSize: d.physicalBlockSize ?? d.logicalBlockSize }] : []));
 }

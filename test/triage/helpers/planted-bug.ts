@@ -18,7 +18,7 @@
  * With `probability` < 1 the bug fires only in that share of runs (a
  * seeded PRNG, so a test is repeatable): a flaky finding.
  */
-import { type Case, type CaseInput, type Op, type RunOutcome, judgeObservation, predictObservation, validateCase } from '../../../model/index.ts';
+import { type Case, type CaseInput, type Observation, type Op, type RunOutcome, judgeObservation, predictObservation, validateCase } from '../../../model/index.ts';
 import type { Executor } from '../../../coordinator/triage/executor.ts';
 
 export interface PlantedBugOptions {
@@ -71,6 +71,21 @@ export function triggeredReads(c: Case): number[] {
   return hit;
 }
 
+/** The bug itself: the first 512 bytes of each triggered read come back as garbage. */
+export function plantBug(c: Case, obs: Observation): void {
+  for (const id of triggeredReads(c)) {
+    const r = obs.results.find((x) => x.op === id);
+    if (!r || r.ret <= 0) continue;
+    const bad = Math.min(512, r.ret);
+    const rest = (r.data ?? []).flatMap((x) => {
+      const s = Math.max(x.offset, bad);
+      const e = x.offset + x.length;
+      return e > s ? [{ ...x, offset: s, length: e - s }] : [];
+    });
+    r.data = [{ offset: 0, length: bad, src: 'unknown' }, ...rest];
+  }
+}
+
 export class PlantedBugExecutor implements Executor {
   readonly name = 'test-only-planted-bug';
   executions = 0;
@@ -88,18 +103,7 @@ export class PlantedBugExecutor implements Executor {
     if (!v.ok) return { kind: 'infra-error', target: this.name, message: 'invalid case' };
     const obs = predictObservation(v.value, v.info, this.name);
     const fires = this.rng() < (this.opts.probability ?? 1);
-    if (fires)
-      for (const id of triggeredReads(v.value)) {
-        const r = obs.results.find((x) => x.op === id);
-        if (!r || r.ret <= 0) continue;
-        const bad = Math.min(512, r.ret);
-        const rest = (r.data ?? []).flatMap((x) => {
-          const s = Math.max(x.offset, bad);
-          const e = x.offset + x.length;
-          return e > s ? [{ ...x, offset: s, length: e - s }] : [];
-        });
-        r.data = [{ offset: 0, length: bad, src: 'unknown' }, ...rest];
-      }
+    if (fires) plantBug(v.value, obs);
     const a = judgeObservation(v.value, v.info, obs);
     if (a.incomplete !== undefined) return { kind: 'infra-error', target: this.name, message: a.incomplete };
     return a.verdict === 'divergence'

@@ -13,7 +13,7 @@
  */
 import { predictObservation } from '../../../model/index.ts';
 import type { RunRequest, Target, TargetFactory, TargetRun } from '../../../worker/targets/target.ts';
-import { triggeredReads } from './planted-bug.ts';
+import { plantBug } from './planted-bug.ts';
 
 class Planted implements Target {
   constructor(
@@ -27,18 +27,7 @@ class Planted implements Target {
 
   async run(req: RunRequest): Promise<TargetRun> {
     const obs = predictObservation(req.theCase, req.info, this.name);
-    if (this.bug)
-      for (const id of triggeredReads(req.theCase)) {
-        const r = obs.results.find((x) => x.op === id);
-        if (!r || r.ret <= 0) continue;
-        const bad = Math.min(512, r.ret);
-        const rest = (r.data ?? []).flatMap((x) => {
-          const s = Math.max(x.offset, bad);
-          const e = x.offset + x.length;
-          return e > s ? [{ ...x, offset: s, length: e - s }] : [];
-        });
-        r.data = [{ offset: 0, length: bad, src: 'unknown' }, ...rest];
-      }
+    if (this.bug) plantBug(req.theCase, obs);
     return { kind: 'observed', observation: obs };
   }
 

@@ -129,6 +129,9 @@ function opPaths(c: Json): Path[] {
 /** A kind or placement, if it is a string (a mutated case may hold anything there). */
 const str = (v: Json | undefined): string => (typeof v === 'string' ? v : '');
 
+/** The required fields listed for a kind; own keys only (a mutated kind may be 'constructor' or '__proto__'). */
+const requiredOf = (table: Record<string, string[]>, kind: string): string[] => (Object.hasOwn(table, kind) ? table[kind]! : []);
+
 /** [object path, key] pairs whose deletion must make the case invalid. */
 function requiredFields(c: Json): Array<[Path, string]> {
   const out: Array<[Path, string]> = [];
@@ -139,13 +142,13 @@ function requiredFields(c: Json): Array<[Path, string]> {
   for (const p of layerPaths(c)) {
     const l = at(c, p);
     if (!isObj(l)) continue;
-    for (const k of ['id', 'kind', ...(REQUIRED_LAYER[str(l.kind)] ?? [])]) out.push([p, k]);
+    for (const k of ['id', 'kind', ...requiredOf(REQUIRED_LAYER, str(l.kind))]) out.push([p, k]);
   }
   for (const p of opPaths(c)) {
     const o = at(c, p);
     if (!isObj(o)) continue;
-    for (const k of ['id', 'kind', ...(REQUIRED_OP[str(o.kind)] ?? [])]) out.push([p, k]);
-    if (isObj(o.buffer)) for (const k of ['placement', ...(REQUIRED_BUFFER[str(o.buffer.placement)] ?? [])]) out.push([[...p, 'buffer'], k]);
+    for (const k of ['id', 'kind', ...requiredOf(REQUIRED_OP, str(o.kind))]) out.push([p, k]);
+    if (isObj(o.buffer)) for (const k of ['placement', ...requiredOf(REQUIRED_BUFFER, str(o.buffer.placement))]) out.push([[...p, 'buffer'], k]);
   }
   return out;
 }

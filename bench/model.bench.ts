@@ -23,6 +23,7 @@ import { Buffer } from 'node:buffer';
 import { CASE_FORMAT, type Case, type CaseInput, type Observation, type StackInfo, judgeObservation, patternBytes, predictObservation, validateCase } from '../model/index.ts';
 import type { Op } from '../model/ops/index.ts';
 import { type Benchmark, type Row, type Timing, spread, time } from './harness.ts';
+import { mulberry32 as rng } from '../infra/random.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -33,18 +34,6 @@ const PEER_RUNS = 3;
 
 // ---------------------------------------------------------------------------
 // Deterministic program generation
-
-/** mulberry32: small, fast, and the same sequence everywhere. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface GenOptions {
   target: string;

@@ -35,21 +35,11 @@ import { VmFactory } from '../worker/targets/qemu/states.ts';
 import { cpus as cpus_ } from 'node:os';
 import type { Target } from '../worker/targets/target.ts';
 import type { Benchmark, Row } from './harness.ts';
+import { mulberry32 as rng } from '../infra/random.ts';
 
 const MiB = 1024 * 1024;
 const RESET_GOAL = { min: 1 / 0.3, text: 'reset <= 0.3 s (>= 3.33/s)' };
 const CASES_GOAL = { min: 120, text: '>= 120 cases/min per VM' };
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 50 ops on `target` within [0, span): writes and reads of 4-64 KiB (a third O_DIRECT, three IO paths), fsyncs and flushes. */
 function program(target: string, span: number, kind: 'block' | 'file', seed: number): Array<Record<string, unknown>> {

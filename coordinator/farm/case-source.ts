@@ -19,18 +19,8 @@ import { type CaseEnvelope, type CaseOrigin, caseId } from '../../worker/farm/pr
 import { type ScenarioTag, classifyCase } from '../classify/scenarios.ts';
 import { type GenerateOptions, type Supports, generateCase, mutateCase } from '../generate/index.ts';
 import { kindSupports } from './buildable.ts';
+import { mulberry32 as rng } from '../../infra/random.ts';
 
-/** mulberry32 over a 32-bit seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A 31-bit seed for index i of campaign seed s (splitmix-style mixing). */
 export function indexSeed(seed: number, i: number, salt = 0): number {

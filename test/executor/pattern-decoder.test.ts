@@ -11,18 +11,7 @@ import { type DecodedExtent, decodeBytes, patternBytes } from '../../model/patte
 import type { DecodedRun } from '../../worker/executor/protocol.ts';
 import { type Cand, decodeMirror } from './decode-mirror.ts';
 import { noBinary, queryTool } from './harness.ts';
-
-/** Deterministic PRNG (mulberry32), so a failure names a case that can be re-run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../infra/random.ts';
 
 interface Sample {
   seed: number;

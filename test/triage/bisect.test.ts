@@ -21,6 +21,7 @@ import { ModelTarget } from '../../worker/targets/model/model-target.ts';
 import { targetFactories } from './helpers/planted-target.ts';
 import { plantedCase } from './helpers/planted-bug.ts';
 import { build, caseInput } from '../helpers/cases.ts';
+import { mulberry32 as rng } from '../../infra/random.ts';
 
 const theCase: Case = build(
   caseInput([{ id: 'd', kind: 'disk', size: 1 << 20 }], [
@@ -38,17 +39,6 @@ function divergence(target: string, dataClass: 'zeroes' | 'stale' = 'zeroes'): R
     durationMs: 1,
     notes: [],
     divergences: [{ class: 'wrong-data', dataClass, op: 2, opKind: 'read', object: 'd', offset: 0, expected: 'op 1', observed: 'zeroes', expectedWriters: [1], message: 'op 2 read zeroes' }],
-  };
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -20,6 +20,7 @@
  */
 import { type Case, type CaseInput, type Observation, type Op, type RunOutcome, judgeObservation, predictObservation, validateCase } from '../../../model/index.ts';
 import type { Executor } from '../../../coordinator/triage/executor.ts';
+import { mulberry32 } from '../../../infra/random.ts';
 
 export interface PlantedBugOptions {
   /** Share of runs in which the bug fires when triggered. @defaultValue 1 */
@@ -29,17 +30,6 @@ export interface PlantedBugOptions {
   infraErrorRate?: number;
   /** Milliseconds each run takes (to exercise concurrency). @defaultValue 0 */
   delayMs?: number;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Ops phase by phase, thread 0 first within a phase: the order the planted bug looks at. */

@@ -21,7 +21,6 @@ import { type GenerateOptions, type Supports, generateCase, mutateCase } from '.
 import { kindSupports } from './buildable.ts';
 import { mulberry32 as rng } from '../../infra/random.ts';
 
-
 /** A 31-bit seed for index i of campaign seed s (splitmix-style mixing). */
 export function indexSeed(seed: number, i: number, salt = 0): number {
   let x = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca77) ^ Math.imul(salt + 1, 0xc2b2ae3d)) >>> 0;

@@ -5,6 +5,7 @@ export type { GeometryBounds, LayerKindModule, LayerRole, LayerSetup, Needs, Set
 export { FS_FACTS } from './layers/fs.ts';
 export { Op, OP_KINDS, type OpKind, type OpOf } from './ops/index.ts';
 export { analyzeStack, type StackInfo } from './stack.ts';
+export { stackReusable, stackReuseRefusal } from './stack-reuse.ts';
 export { validateCase, formatPath, type CaseIssue, type ValidationResult } from './validate.ts';
 export { Observation, OpResult, ObservedExtent, FinalContent, ObservedGeometry } from './observation.ts';
 export { judgeObservation, predictObservation, type OracleAnswer } from './oracle.ts';

@@ -38,6 +38,7 @@ export const disk: LayerKindModule<DiskLayer> = {
   mapUp: () => [],
   fault: () => ({ kind: 'none' }),
   verifiesData: () => false,
+  resetsWithDisks: () => true,
   needs: () => noNeeds,
 };
 

@@ -82,6 +82,8 @@ export const dmCrypt: LayerKindModule<DmCryptLayer> = {
   },
   fault: () => ({ kind: 'none' }),
   verifiesData: (layer) => layer.integrity !== 'none',
+  // Plain and not wiped: what it shows is the disk's zeroes decrypted with the same key, as after its set-up.
+  resetsWithDisks: (layer) => layer.integrity === 'none' && !layer.wipe,
   needs: (layer) => ({
     modules: ['dm-mod', 'dm-crypt', ...(layer.integrity !== 'none' ? ['authenc', 'gcm', 'chacha20poly1305'] : ['xts'])],
     tools: ['dmsetup'],

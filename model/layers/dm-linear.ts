@@ -51,6 +51,7 @@ export const dmLinear: LayerKindModule<DmLinearLayer> = {
   },
   fault: () => ({ kind: 'none' }),
   verifiesData: () => false,
+  resetsWithDisks: () => true,
   needs: () => dmNeeds,
 };
 

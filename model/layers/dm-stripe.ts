@@ -53,6 +53,7 @@ export const dmStripe: LayerKindModule<DmStripeLayer> = {
   },
   fault: () => ({ kind: 'none' }),
   verifiesData: () => false,
+  resetsWithDisks: () => true,
   needs: () => ({ ...dmNeeds, modules: ['dm-mod'] }),
 };
 

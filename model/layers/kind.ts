@@ -87,6 +87,14 @@ export interface LayerKindModule<L extends Layer = Layer> {
   fault(layer: L): FaultProfile;
   /** True when this layer checks data and turns corruption below into errors. */
   verifiesData(layer: L): boolean;
+  /**
+   * True when zeroing the disks under this layer, with the layer still set up,
+   * gives it exactly what a fresh set-up gives: the same content and no other
+   * state a program of data ops can change (no metadata on the disks, no
+   * journal, no timers, nothing written at set-up). Only stacks made of such
+   * layers are kept for the next program (model/stack-reuse.ts). Absent: false.
+   */
+  resetsWithDisks?(layer: L): boolean;
   needs(layer: L): Needs;
   /** The argv steps that build this layer; absent where no target can build it yet. */
   setup?(layer: L, env: SetupEnv, stack: StackView): LayerSetup;

@@ -90,6 +90,30 @@ function stack(tag: string): { steps: SetupStep[]; mnt: string } {
   };
 }
 
+describe.skipIf(noBinary)('keepStack', () => {
+  const steps = (file: string): SetupStep[] => [{ name: 'make', argv: ['touch', file], undo: ['rm', '-f', file] }];
+  it('leaves what set-up built when the run reaches its end, and undoes it on a failed step as ever', async () => {
+    const kept = path.join(dir, 'kept');
+    const o = await runPlan(plan({ setup: steps(kept), keepStack: true }));
+    expect(o.code, dump(o)).toBe(0);
+    expect(done(o)?.ok, dump(o)).toBe(true);
+    expect(eventsOf(o, 'undo'), dump(o)).toEqual([]);
+    await expect(run('test', ['-e', kept])).resolves.toBeDefined();
+
+    const undone = path.join(dir, 'undone');
+    const f = await runPlan(plan({ setup: [...steps(undone), { name: 'fail', argv: ['false'] }], keepStack: true }));
+    expect(f.code, dump(f)).toBe(3);
+    expect(eventsOf(f, 'undo').map((e) => [e.name, e.ok]), dump(f)).toEqual([['make', true]]);
+    await expect(run('test', ['-e', undone])).rejects.toThrow();
+
+    // Without keepStack the normal end undoes, as before.
+    const plain = path.join(dir, 'plain');
+    const p = await runPlan(plan({ setup: steps(plain) }));
+    expect(eventsOf(p, 'undo').map((e) => e.name), dump(p)).toEqual(['make']);
+    await expect(run('test', ['-e', plain])).rejects.toThrow();
+  });
+});
+
 describe.skipIf(noRoot)('teardown on every path', () => {
   let bystanderDir: string;
   let bystander: string;

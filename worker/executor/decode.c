@@ -215,7 +215,19 @@ static void push_cur(struct decoder *d, long cur, int64_t addr, int64_t len)
 static size_t match_len(const struct decoder *d, long cur, const uint8_t *b, size_t n, int64_t addr)
 {
 	if (cur == CUR_ZERO) {
+		/* Eight bytes a step: most of a device read back is zeroes, and under TCG every guest instruction counts. */
 		size_t k = 0;
+		while (k < n && ((uintptr_t)(b + k) & 7))
+			if (b[k])
+				return k;
+			else
+				k++;
+		for (; n - k >= 32; k += 32) {
+			uint64_t w[4];
+			memcpy(w, b + k, sizeof w);
+			if (w[0] | w[1] | w[2] | w[3])
+				break;
+		}
 		while (k < n && b[k] == 0)
 			k++;
 		return k;

@@ -6,7 +6,8 @@
  *   sync + drop caches -> final reads -> checks -> undo steps in reverse
  *
  * The undo steps of every set-up step that succeeded run on every path: a
- * failed step, an op timeout, SIGTERM/SIGINT/SIGHUP. Exit codes: 0 the plan
+ * failed step, an op timeout, SIGTERM/SIGINT/SIGHUP; on the normal end too,
+ * unless the plan says keepStack (then the target owns the stack and its undo). Exit codes: 0 the plan
  * ran to the end, 2 bad plan, 3 a set-up step failed, 4 internal error,
  * 5 cut short by an op timeout or a signal.
  *
@@ -436,6 +437,10 @@ int main(int argc, char **argv)
 		run_check(&plan.checks[k], &vars);
 	if (g_stop)
 		teardown_and_finish(&plan, done, &vars, EXIT_CUT_SHORT, false, stop_reason());
+	if (plan.keep_stack) {
+		g_setup.plan = NULL;
+		finish(EXIT_OK, true, NULL);
+	}
 	teardown_and_finish(&plan, done, &vars, EXIT_OK, true, NULL);
 	return EXIT_OK;
 }

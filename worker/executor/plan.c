@@ -604,7 +604,8 @@ bool plan_parse(const struct jval *doc, struct plan *p, char *err, size_t errlen
 	at(&c, "plan");
 	if (!want_obj(&c, doc) || !get_int(&c, doc, "version", &version, true, 0, 1, 1) ||
 	    !get_int(&c, doc, "seed", &seed, true, 0, 0, UINT32_MAX) ||
-	    !get_int(&c, doc, "opTimeoutMs", &timeout, false, 60000, 1, 24LL * 3600 * 1000))
+	    !get_int(&c, doc, "opTimeoutMs", &timeout, false, 60000, 1, 24LL * 3600 * 1000) ||
+	    !get_bool(&c, doc, "keepStack", &p->keep_stack, false, false))
 		return false;
 	p->seed = (uint32_t)seed;
 	p->op_timeout_ms = (int)timeout;

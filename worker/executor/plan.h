@@ -126,6 +126,8 @@ struct plan {
 	size_t ncands;
 	struct check *checks;
 	size_t nchecks;
+	/* A run that reaches its end leaves what set-up built (the target runs the next program on it). */
+	bool keep_stack;
 };
 
 /* Largest single IO or mapping the executor accepts (the case language caps IO at 64 MiB). */

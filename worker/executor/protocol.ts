@@ -126,6 +126,12 @@ export interface ExecPlan {
   candidates: Array<{ op: number; delta: number }>;
   /** Steps run after the final reads and before the undo steps, e.g. unmount then fsck -n; their exit codes are reported. */
   checks: Array<{ name: string; argv: Template[]; timeoutMs?: number }>;
+  /**
+   * A run that reaches its end leaves what set-up built standing (no undo
+   * steps): the target runs the next program on the same stack and owns its
+   * teardown. Every other end (failed step, timeout, signal) still undoes.
+   */
+  keepStack?: boolean;
 }
 
 export type DecodedRun = { offset: number; length: number; src: 'zero' | 'unknown' | 'error' | { op: number; delta: number }; sample?: string };

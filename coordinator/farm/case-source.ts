@@ -9,17 +9,35 @@
  * moment. Every case is classified (coordinator/classify: S1..S5) for the
  * campaign statistics.
  *
+ * Shared-stack groups: indexes form aligned groups of `groupSize` (4, a QEMU
+ * batch); a group is a shared-stack group with probability `rate`, decided
+ * by (seed, group). There the first index is made as anywhere else, and the
+ * others are followers: the same stack and data seed with a new program of
+ * data ops only (coordinator/generate: programForStack), so a target that
+ * keeps a stack set up between cases (model/stack-reuse.ts) builds it once
+ * for the group. The stack is the one of case `first` as generated, when
+ * every layer of it resets with its disks, else one drawn for the group
+ * (stackLeaderCase, never run itself). Either way a follower is a pure
+ * function of (seed, index, supports): the generated first case is used even
+ * when the mutation draw replaced it in the stream, and followers never
+ * mutate (the group would lose its stack; the mutation share of the stream
+ * drops by about rate * (groupSize - 1) / groupSize of itself). Followers are
+ * origin 'generated', their meta.parent the hash of the case whose stack they
+ * share. The host target builds every stack anew, so it gets no groups
+ * unless asked.
+ *
  * The built-in stand-in generator (write/read/flush programs on a bare disk)
  * is for tests and benchmarks of the farm itself: fast, small and exactly
  * predictable.
  */
-import { type Case, type CaseInput, validateCase } from '../../model/index.ts';
+import { type Case, type CaseInput, analyzeStack, validateCase } from '../../model/index.ts';
 import { loadSeedCases } from '../../corpus/seeds.ts';
 import { type CaseEnvelope, type CaseOrigin, caseId } from '../../worker/farm/protocol.ts';
 import { type ScenarioTag, classifyCase } from '../classify/scenarios.ts';
-import { type GenerateOptions, type Supports, generateCase, mutateCase } from '../generate/index.ts';
+import { type GenerateOptions, type Supports, followerFirstOpId, generateCase, mutateCase, programForStack, stackLeaderCase, stackResetsWithDisks } from '../generate/index.ts';
 import { kindSupports } from './buildable.ts';
 import { mulberry32 as rng } from '../../infra/random.ts';
+import { targetKind } from '../../worker/farm/target-defaults.ts';
 
 /** A 31-bit seed for index i of campaign seed s (splitmix-style mixing). */
 export function indexSeed(seed: number, i: number, salt = 0): number {
@@ -40,6 +58,17 @@ export interface GeneratorApi {
   generate(seed: number, index: number, target: string, supports?: Supports): Case;
   mutate(c: Case, seed: number, target: string, supports?: Supports): Case;
   classify(c: Case): ScenarioTag[];
+  /** Cases that share one stack; a generator without this makes none. */
+  sharedStack?: SharedStackApi;
+}
+
+export interface SharedStackApi {
+  /** Every layer of the case's stack resets when its disks are zeroed, so followers may share it. */
+  shares(c: Case): boolean;
+  /** A case named `name` on a stack drawn for sharing. */
+  leader(seed: number, name: string, target: string, supports?: Supports): Case;
+  /** Follower `position` (1, 2, ...) of a group: the leader's stack and data seed, a new data-only program. */
+  follow(leader: Case, seed: number, position: number, target: string, supports?: Supports): Case;
 }
 
 /**
@@ -56,6 +85,14 @@ export const CAMPAIGN_GENERATOR: GeneratorApi = {
   generate: (seed, index, target, supports) => generateCase(seed, index, generateOptionsFor(target, supports)),
   mutate: (c, seed, target, supports) => mutateCase(c, seed, generateOptionsFor(target, supports)),
   classify: (c) => classifyCase(c),
+  sharedStack: {
+    shares: (c) => stackResetsWithDisks(analyzeStack(c.stack).info),
+    leader: (seed, name, target, supports) => stackLeaderCase(seed, { ...generateOptionsFor(target, supports), name }),
+    follow: (leader, seed, position, target, supports) => {
+      const opts = generateOptionsFor(target, supports);
+      return programForStack(leader, seed, { ...opts, position, firstOpId: followerFirstOpId(leader, position, opts) });
+    },
+  },
 };
 
 // ---- the built-in stand-in ----
@@ -144,16 +181,44 @@ export interface CaseSourceOptions {
    * @defaultValue none
    */
   seeds?: Case[];
+  /** Groups of cases that share one stack (see the top of this file). */
+  sharedStack?: SharedStackOptions;
+}
+
+export interface SharedStackOptions {
+  /** Cases per group; groups start at multiples of it. @defaultValue 4 (a QEMU batch) */
+  groupSize?: number;
+  /** Chance that a group shares one stack. @defaultValue 0.3, and 0 for the host target */
+  rate?: number;
+}
+
+/** Salts of indexSeed for the shared-stack draws (apart from 7, 13 and 1..3, 99 used below). */
+const SALT_GROUP = 21;
+const SALT_STACK = 22;
+const SALT_FOLLOWER = 23;
+
+/** Whether group `group` of campaign `seed` is a shared-stack group. */
+export function isSharedStackGroup(seed: number, group: number, rate: number): boolean {
+  return rate > 0 && rng(indexSeed(seed, group, SALT_GROUP))() < rate;
 }
 
 export class CaseSource {
   private readonly mutationRate: number;
+  private readonly groupSize: number;
+  private readonly sharedRate: number;
+  /** The last group's leader: its followers usually come in one batch. */
+  private lastLeader?: { group: number; leader: Case };
+  private lastGenerated?: { index: number; envelope: CaseEnvelope };
   /** Cases the generator got wrong (invalid), replaced by a retry; for the statistics. */
   invalidGenerated = 0;
 
   constructor(private readonly opts: CaseSourceOptions) {
     this.mutationRate = opts.mutationRate ?? 0.25;
     if (!(this.mutationRate >= 0 && this.mutationRate <= 1)) throw new Error(`mutationRate must be in [0, 1], not ${this.mutationRate}`);
+    this.groupSize = opts.sharedStack?.groupSize ?? 4;
+    if (!(Number.isInteger(this.groupSize) && this.groupSize >= 2)) throw new Error(`sharedStack.groupSize must be a whole number >= 2, not ${this.groupSize}`);
+    this.sharedRate = opts.sharedStack?.rate ?? (targetKind(opts.target) === 'host' ? 0 : 0.3);
+    if (!(this.sharedRate >= 0 && this.sharedRate <= 1)) throw new Error(`sharedStack.rate must be in [0, 1], not ${this.sharedRate}`);
   }
 
   get generatorName(): string {
@@ -166,6 +231,14 @@ export class CaseSource {
   }
 
   private generated(index: number): CaseEnvelope {
+    // A shared-stack group's followers ask again for the case their batch just made at the group's first index.
+    if (this.lastGenerated?.index === index) return this.lastGenerated.envelope;
+    const envelope = this.generateAt(index);
+    this.lastGenerated = { index, envelope };
+    return envelope;
+  }
+
+  private generateAt(index: number): CaseEnvelope {
     for (let attempt = 0; attempt < 4; attempt++) {
       // Attempt 0 is case `index` of the campaign; a retry (the generator failed) draws from another seed.
       const seed = attempt === 0 ? this.opts.seed : indexSeed(this.opts.seed, index, attempt);
@@ -186,6 +259,40 @@ export class CaseSource {
     return this.envelope(builtinCase(indexSeed(this.opts.seed, index, 99)), index, 'generated');
   }
 
+  /** Where index i sits in a shared-stack group (1..groupSize-1), or undefined when it is no follower. */
+  followerPosition(i: number): number | undefined {
+    if (!this.opts.generator.sharedStack || this.sharedRate === 0) return undefined;
+    const position = i % this.groupSize;
+    const first = i - position;
+    if (position === 0 || first < (this.opts.seeds?.length ?? 0)) return undefined;
+    return isSharedStackGroup(this.opts.seed, first / this.groupSize, this.sharedRate) ? position : undefined;
+  }
+
+  /** The case whose stack group `group`'s followers share. */
+  private groupLeader(api: SharedStackApi, group: number): Case {
+    if (this.lastLeader?.group === group) return this.lastLeader.leader;
+    const first = group * this.groupSize;
+    const generated = this.generated(first).case as Case;
+    const leader = api.shares(generated)
+      ? generated
+      : api.leader(indexSeed(this.opts.seed, group, SALT_STACK), `gen-${(this.opts.seed >>> 0).toString(16)}-g${group}`, this.opts.target, this.opts.supports);
+    this.lastLeader = { group, leader };
+    return leader;
+  }
+
+  private follower(i: number, position: number): CaseEnvelope {
+    const api = this.opts.generator.sharedStack!;
+    try {
+      const leader = this.groupLeader(api, Math.floor(i / this.groupSize));
+      const v = validateCase(api.follow(leader, indexSeed(this.opts.seed, i, SALT_FOLLOWER), position, this.opts.target, this.opts.supports));
+      if (v.ok) return this.envelope(v.value, i, 'generated');
+    } catch {
+      // Counted below; the index gets a generated case instead.
+    }
+    this.invalidGenerated++;
+    return this.generated(i);
+  }
+
   /** Cases [from, to) of the stream. */
   async batch(from: number, to: number): Promise<CaseEnvelope[]> {
     const out: CaseEnvelope[] = [];
@@ -194,6 +301,11 @@ export class CaseSource {
     for (let i = from; i < to; i++) {
       if (i < seeds.length) {
         out.push(this.envelope(seeds[i]!, i, 'seed'));
+        continue;
+      }
+      const position = this.followerPosition(i);
+      if (position !== undefined) {
+        out.push(this.follower(i, position));
         continue;
       }
       const r = rng(indexSeed(this.opts.seed, i, 7));

@@ -6,7 +6,7 @@
 import { DM_KINDS, LAYER_KINDS, type StackInfo } from '../../model/index.ts';
 import type { Draw } from './draw.ts';
 import type { Normalized } from './options.ts';
-import { type OpEnv, genCorrupt, genDropCaches, genLoopSetBlockSize, genLoopSetDirectIo, genMdFail, genOpFor, genRead, genRemount, genSnapshotCreate, genSnapshotEnd, genTableSwap, genWrite } from './ops/index.ts';
+import { type OpDraft, type OpEnv, genCorrupt, genDropCaches, genLoopSetBlockSize, genLoopSetDirectIo, genMdFail, genOpFor, genRead, genRemount, genSnapshotCreate, genSnapshotEnd, genTableSwap, genWrite } from './ops/index.ts';
 import { ProgramBuilder, filesOf, threadCount } from './program.ts';
 import { type IoTarget, ioTargets } from './targets.ts';
 
@@ -82,11 +82,14 @@ export function planControls(d: Draw, info: StackInfo, pb: ProgramBuilder, o: No
   return resized;
 }
 
+/** Draws one data op for a target (genOpFor, or a narrower choice). */
+export type OpMaker = (d: Draw, target: IoTarget, env: OpEnv) => OpDraft;
+
 /**
  * `budget` data ops over the targets: each thread has a favourite target
  * (shared with thread 0 half the time, so threads race), some ops go anywhere.
  */
-export function fillData(d: Draw, pb: ProgramBuilder, targets: readonly IoTarget[], env: OpEnv, budget: number, phases?: readonly number[]): void {
+export function fillData(d: Draw, pb: ProgramBuilder, targets: readonly IoTarget[], env: OpEnv, budget: number, phases?: readonly number[], make: OpMaker = genOpFor): void {
   if (!targets.length) return;
   const focus = Array.from({ length: pb.threads }, (_, t) => (t > 0 && d.chance(0.5) ? undefined : d.pick(targets)));
   const shared = focus[0]!;
@@ -94,7 +97,7 @@ export function fillData(d: Draw, pb: ProgramBuilder, targets: readonly IoTarget
     const t = d.int(0, pb.threads - 1);
     const p = phases ? d.pick(phases) : d.int(0, pb.phases - 1);
     const target = d.chance(0.75) ? (focus[t] ?? shared) : d.pick(targets);
-    const op = genOpFor(d, target, env);
+    const op = make(d, target, env);
     if (!pb.usable(op, t, p)) continue;
     pb.add(t, p, op);
     i++;

@@ -8,6 +8,9 @@
  *   so a campaign is reproducible and resumes at any index without replaying
  *   the ones before.
  * - mutateCase(c, seed, opts): a valid variant of a corpus case.
+ * - programForStack(leader, seed, opts): a new data-only program on the
+ *   leader's stack, for targets that keep a stack set up between cases
+ *   (shared-stack.ts).
  *
  * Every case returned passes validateCase. Which layer kinds and filesystems
  * appear is bounded by opts.supports (a target is only sent what it can
@@ -23,6 +26,7 @@ import { type GenerateOptions, normalizeOptions } from './options.ts';
 
 export { type GenerateOptions, type Recipe, RECIPES, SUPPORTS, type Supports, type TargetKinds, GenerateOptionsError, normalizeOptions } from './options.ts';
 export { mutateCase, type MutateOptions } from './mutate.ts';
+export { type FollowerOptions, followerFirstOpId, programForStack, stackLeaderCase, stackResetsWithDisks } from './shared-stack.ts';
 export { type Built } from './build.ts';
 
 /** Valid cases as an arbitrary (unbiased: the recipe weights hold as written). */

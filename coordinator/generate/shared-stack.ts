@@ -31,6 +31,7 @@ import { StackBuilder } from './stack.ts';
 import { type IoTarget, ioTargets } from './targets.ts';
 
 const MAX_OP_ID = 2 ** 30 - 1;
+const MiB = 1024 * 1024;
 /** Follower ids start at multiples of this (1001, 2001, ...): easy to tell apart in a report. */
 const ID_BLOCK = 1000;
 
@@ -170,10 +171,13 @@ function resettableKinds(o: Normalized): Array<readonly [number, LayerKind]> {
  * A case on a stack drawn to be shared: one to three disks and up to four
  * layers of the kinds that reset with their disks (each drawn by its module's
  * generator and kept only when that holds: plain unwiped dm-crypt, say), with
- * a data-only program numbered from 1.
+ * a data-only program numbered from 1. Disks are 16 to 64 MiB unless
+ * opts.diskSize says otherwise: a target reads every object back after each
+ * program and zeroes the disks between programs, both in time that grows
+ * with the size.
  */
 export function stackLeaderCase(seed: number, opts: GenerateOptions & { name?: string } = {}): Case {
-  const o = normalizeOptions(opts);
+  const o = normalizeOptions({ ...opts, diskSize: opts.diskSize ?? { min: 16 * MiB, max: 64 * MiB } });
   const d = drawFor(seed);
   const b = new StackBuilder(d, o);
   for (let i = d.weighted<number>([[5, 1], [4, 2], [1, 3]]); i > 0; i--) b.grow('disk');

@@ -72,7 +72,7 @@ async function runBatch(msg: Extract<ToRunner, { t: 'batch' }>): Promise<void> {
   let lastFlush = performance.now();
   let targetMs = 0;
   try {
-    for (const i of runOrder(valid.map((v) => v.info), target)) {
+    for (const i of runOrder(valid.map((v) => v.info), target, valid.map((v) => v.c))) {
       if (state.aborted) break;
       const env = cases[i]!;
       const { c, info } = valid[i]!;

@@ -41,9 +41,10 @@ export interface Target {
   run(req: RunRequest): Promise<TargetRun>;
   /**
    * Cases with the same key run cheaper one after another (the QEMU target keeps a VM for the
-   * next case of the same disk geometry), so a batch runs them grouped by it. Optional.
+   * next case of the same disk geometry, and a stack for the next program on the same stack),
+   * so a batch runs them grouped by it. Optional.
    */
-  runOrderKey?(info: StackInfo): string;
+  runOrderKey?(info: StackInfo, theCase?: Case): string;
   /** Release long-lived resources (VMs, work directories). */
   close(): Promise<void>;
 }

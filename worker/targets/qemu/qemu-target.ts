@@ -25,7 +25,7 @@
  * the run (all levels), sent by the agent after the executor ends.
  */
 import { readFileSync } from 'node:fs';
-import { layerModule } from '../../../model/index.ts';
+import { type Case, layerModule, stackReusable } from '../../../model/index.ts';
 import type { GuestImage } from '../../../infra/guest/build.ts';
 import type { KernelConfig } from '../../../infra/kernels/config.ts';
 import type { FetchedKernel } from '../../../infra/kernels/store.ts';
@@ -41,7 +41,7 @@ import { AgentError } from './agent-channel.ts';
 import { ConsoleWatch } from './console-watch.ts';
 import { type ExecOutcome, interpretEvents } from '../exec-events.ts';
 import { type CaseVm, type DiskGeometry, VmFactory, slotsFor } from './states.ts';
-import { type GuestBaseline, cleanRunOf, guestBaseline, planTouchesKnobs, resetForNextCase } from './warm-vm.ts';
+import { type GuestBaseline, type KeptStack, cleanRunOf, guestBaseline, planTouchesKnobs, resetForNextCase, resetKeptStack, tearDownKeptStack } from './warm-vm.ts';
 
 export interface QemuTargetOptions {
   kernel: FetchedKernel;
@@ -79,6 +79,13 @@ export interface QemuTargetOptions {
    * @defaultValue 16
    */
   maxCasesPerVm?: number;
+  /**
+   * Leave a case's stack standing in the kept VM for the next case that
+   * builds the identical one, when model/stack-reuse.ts allows it (between
+   * the programs its disks are zeroed and its caches emptied). Off with
+   * planHookForTests (the hook rewrites set-up). @defaultValue true
+   */
+  reuseStacks?: boolean;
 }
 
 /** A VM kept after a clean case for the next case of the same geometry. */
@@ -90,6 +97,8 @@ interface WarmVm {
   cases: number;
   /** Its QEMU's CPU time when the last case ended (the next case's share starts there). */
   cpuMs?: number;
+  /** The last case's stack, left standing and reset for a next program on it. */
+  stack?: KeptStack;
 }
 
 /** How a case's VM went, for benchmarks and debugging. */
@@ -100,6 +109,8 @@ export interface QemuRunStats {
   vmPid?: number;
   /** This case's number in its VM (1 for a fresh VM). */
   caseInVm: number;
+  /** The case ran its program on the previous case's stack (no set-up of its own). */
+  stackReused: boolean;
   readyMs: number;
   execMs: number;
   /** CPU time (user + system) of the case's QEMU: over its life (restore, case) for a fresh VM, since the previous case ended (its reset, this case) for a reused one; when /proc tells. */
@@ -133,6 +144,9 @@ export class QemuTarget implements Target {
   private readonly baselines = new Map<string, GuestBaseline>();
   /** VMs this target has run cases in (a reused VM counts once). */
   vmsUsed = 0;
+  /** Cases that ran on the previous case's stack. */
+  stacksReused = 0;
+  private readonly stackKeys = new WeakMap<Case, string | null>();
 
   constructor(private readonly opts: QemuTargetOptions) {
     this.name = `qemu:${opts.kernel.info.id}`;
@@ -163,9 +177,39 @@ export class QemuTarget implements Target {
     return undefined;
   }
 
-  /** A kept VM serves the next case only when its VM state (disk geometry) is the same. */
-  runOrderKey(info: StackInfo): string {
-    return this.opts.factory.keyOf(slotsFor(diskGeometriesOf(info)));
+  /**
+   * A kept VM serves the next case only when its VM state (disk geometry) is
+   * the same, and its stack only when the next case builds the same one.
+   */
+  runOrderKey(info: StackInfo, theCase?: Case): string {
+    const vm = this.opts.factory.keyOf(slotsFor(diskGeometriesOf(info)));
+    return theCase ? `${vm}|${this.stackKeyOf(theCase, info) ?? ''}` : vm;
+  }
+
+  /**
+   * The key of the stack this case may leave standing for the next program
+   * (model/stack-reuse.ts), or undefined: its set-up compiled with fixed
+   * names, and its disks' sizes and geometry.
+   */
+  private stackKeyOf(theCase: Case, info: StackInfo): string | undefined {
+    const known = this.stackKeys.get(theCase);
+    if (known !== undefined) return known ?? undefined;
+    let key: string | undefined;
+    if (this.opts.reuseStacks !== false && !this.opts.planHookForTests && (this.opts.maxCasesPerVm ?? 16) > 1 && stackReusable(theCase, info)) {
+      const disks = info.layers.filter((l) => l.kind === 'disk');
+      const slot = new Map(disks.map((d, i) => [d.id, i]));
+      const env = makeSetupEnv({ workDir: GUEST_WORK_DIR, namePrefix: 'bf0-', seed: theCase.seed, info, disks: 'virtio', diskDevice: (id) => `disk${slot.get(id)}` });
+      const compiled = compilePlan(theCase, info, env);
+      if (compiled.ok && compiled.plan.checks.length === 0) {
+        const p = compiled.plan;
+        // A program on the kept stack runs without set-up, so nothing after set-up may use its ${captures}
+        // (sizes for tables): device names are fixed, and so must be the undo steps the target runs itself.
+        const after = JSON.stringify([p.threads, p.geometry, p.final, p.setup.map((s) => s.undo ?? [])]);
+        if (!after.includes('${')) key = JSON.stringify({ setup: p.setup, disks: diskGeometriesOf(info), sizes: disks.map((d) => d.size) });
+      }
+    }
+    this.stackKeys.set(theCase, key ?? null);
+    return key;
   }
 
   async run(req: RunRequest): Promise<TargetRun> {
@@ -174,10 +218,14 @@ export class QemuTarget implements Target {
     const sizes = diskLayers.map((d) => d.size);
     const slot = new Map(diskLayers.map((d, i) => [d.id, i]));
     const maxCases = this.opts.maxCasesPerVm ?? 16;
+    const stackKey = this.stackKeyOf(req.theCase, req.info);
     const t0 = performance.now();
-    const got = await this.vmFor(geoms, sizes, maxCases);
+    const got = await this.vmFor(geoms, sizes, maxCases, stackKey);
     if ('error' in got) return { kind: 'infra-error', message: `${this.name}: ${got.error}` };
     const { cvm, reused } = got;
+    // Set only when the kept VM's stack is this case's own (vmFor tears a different one down).
+    const onStack = reused?.stack;
+    let kept: KeptStack | undefined;
     const readyMs = Math.round(performance.now() - t0);
     const caseInVm = reused ? reused.cases + 1 : 1;
     const cpuBefore = reused?.cpuMs;
@@ -185,9 +233,10 @@ export class QemuTarget implements Target {
     let clean = false;
     let plan: ExecPlan | undefined;
     try {
+      const namePrefix = onStack?.namePrefix ?? `bf${++this.seq}-`;
       const env = makeSetupEnv({
         workDir: GUEST_WORK_DIR,
-        namePrefix: `bf${++this.seq}-`,
+        namePrefix,
         seed: req.theCase.seed,
         info: req.info,
         disks: 'virtio',
@@ -196,6 +245,19 @@ export class QemuTarget implements Target {
       const compiled = compilePlan(req.theCase, req.info, env, { opTimeoutMs: this.opts.opTimeoutMs ?? (this.tcg ? 120_000 : 60_000) });
       if (!compiled.ok) return { kind: 'unsupported', reason: compiled.unsupported };
       plan = this.opts.planHookForTests ? this.opts.planHookForTests(compiled.plan, { devices: cvm.devices }) : compiled.plan;
+      if (stackKey !== undefined) {
+        kept = {
+          key: stackKey,
+          namePrefix,
+          setup: onStack?.setup ?? compiled.plan.setup,
+          devices: req.info.layers.filter((l) => l.kind !== 'disk').map((l) => env.devicePath(l.id)),
+          listing: onStack?.listing,
+          programs: (onStack?.programs ?? 0) + 1,
+        };
+        // The executor leaves the stack standing at the normal end; on the kept stack it builds nothing.
+        plan = { ...plan, keepStack: true, ...(onStack ? { setup: [] } : {}) };
+        if (onStack) this.stacksReused++;
+      }
       await this.opts.vmHookForTests?.(cvm);
       const ran = await this.execute(cvm, plan, req.signal);
       clean = ran.clean;
@@ -208,6 +270,7 @@ export class QemuTarget implements Target {
         how: reused ? 'reused' : cvm.how,
         vmPid: cvm.vm.pid,
         caseInVm,
+        stackReused: onStack !== undefined,
         readyMs: reused ? readyMs : cvm.readyMs,
         execMs: Math.round(performance.now() - t0),
         qemuCpuMs: cpuNow === undefined ? undefined : cpuNow - (cpuBefore ?? 0),
@@ -215,18 +278,24 @@ export class QemuTarget implements Target {
       // Reset the VM for the next case (or kill it) while the caller judges the run; the next run waits for it.
       const keep = clean && result?.kind === 'observed' && caseInVm < maxCases && plan !== undefined && !planTouchesKnobs(plan);
       // One VM is kept at most (runs at once: the others' VMs go).
-      if (keep && !this.warm) this.warm = this.keepWarm(cvm, sizes, caseInVm);
+      if (keep && !this.warm) this.warm = this.keepWarm(cvm, sizes, caseInVm, kept);
       else void this.discard(cvm);
     }
   }
 
   /** The previous case's VM when it was kept and fits (same state key), else a fresh one from the factory. */
-  private async vmFor(geoms: DiskGeometry[], sizes: number[], maxCases: number): Promise<{ cvm: CaseVm; reused?: WarmVm } | { error: string }> {
+  private async vmFor(geoms: DiskGeometry[], sizes: number[], maxCases: number, stackKey: string | undefined): Promise<{ cvm: CaseVm; reused?: WarmVm } | { error: string }> {
     // Taken before waiting: of two runs at once, only one gets the kept VM.
     const pending = this.warm;
     this.warm = undefined;
     const prev = await pending;
     if (prev && maxCases > 1 && prev.cvm.key === this.opts.factory.keyOf(slotsFor(geoms)) && !prev.cvm.vm.hasExited) {
+      // The same stack (same set-up, sizes and geometry): the program runs on it as it stands.
+      if (prev.stack && prev.stack.key === stackKey) return { cvm: prev.cvm, reused: prev };
+      if (prev.stack && !(await this.tearDownStack(prev))) {
+        await this.discard(prev.cvm);
+        return this.freshVm(geoms, sizes, maxCases);
+      }
       try {
         await this.opts.factory.resizeRunning(prev.cvm, prev.sizes, sizes);
         return { cvm: prev.cvm, reused: prev };
@@ -235,6 +304,23 @@ export class QemuTarget implements Target {
       }
     }
     if (prev) await this.discard(prev.cvm);
+    return this.freshVm(geoms, sizes, maxCases);
+  }
+
+  /** Tear a kept VM's stack down and reset the VM as after any case; false when either fails. */
+  private async tearDownStack(w: WarmVm): Promise<boolean> {
+    const stack = w.stack!;
+    w.stack = undefined;
+    const baseline = this.baselines.get(w.cvm.key);
+    const timeoutMs = this.tcg ? 60_000 : 20_000;
+    return (
+      baseline !== undefined &&
+      (await tearDownKeptStack(w.cvm, stack, timeoutMs)) &&
+      (await resetForNextCase(w.cvm, baseline, { workDir: GUEST_WORK_DIR, disks: w.cvm.devices.slice(0, w.sizes.length), timeoutMs }))
+    );
+  }
+
+  private async freshVm(geoms: DiskGeometry[], sizes: number[], maxCases: number): Promise<{ cvm: CaseVm } | { error: string }> {
     try {
       const cvm = await this.opts.factory.acquire(geoms, sizes, { spare: this.opts.spare !== false });
       this.vmsUsed++;
@@ -249,8 +335,13 @@ export class QemuTarget implements Target {
     }
   }
 
-  /** Reset a VM after a clean case (leftovers checked, disks zeroed); kill it when that fails. */
-  private async keepWarm(cvm: CaseVm, sizes: number[], cases: number): Promise<WarmVm | undefined> {
+  /** Reset a VM after a clean case (leftovers checked, disks zeroed; a kept stack reset in place); kill it when that fails. */
+  private async keepWarm(cvm: CaseVm, sizes: number[], cases: number, stack?: KeptStack): Promise<WarmVm | undefined> {
+    if (stack) {
+      const listing = await resetKeptStack(cvm, stack, { workDir: GUEST_WORK_DIR, disks: cvm.devices.slice(0, sizes.length), timeoutMs: this.tcg ? 60_000 : 20_000 });
+      if (listing === undefined) return this.discard(cvm);
+      return { cvm, sizes: [...sizes], cases, cpuMs: cpuMsOf(cvm.vm.pid), stack: { ...stack, listing: stack.listing ?? listing } };
+    }
     const baseline = this.baselines.get(cvm.key);
     const ok = baseline !== undefined && (await resetForNextCase(cvm, baseline, { workDir: GUEST_WORK_DIR, disks: cvm.devices.slice(0, sizes.length), timeoutMs: this.tcg ? 60_000 : 20_000 }));
     if (!ok) return this.discard(cvm);

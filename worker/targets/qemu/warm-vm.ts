@@ -126,3 +126,87 @@ export async function resetForNextCase(cvm: CaseVm, baseline: GuestBaseline, o: 
     clearTimeout(timer);
   }
 }
+
+/**
+ * A case's block stack left standing in a kept VM for the next program that
+ * builds the identical stack (model/stack-reuse.ts says which stacks and
+ * programs allow it; the key says which cases build the same one).
+ */
+export interface KeptStack {
+  /** The stack's compiled set-up (argv, tables, keys) with disk sizes and geometry: equal keys build equal stacks. */
+  key: string;
+  /** The device name prefix its set-up used (the next program is compiled with it). */
+  namePrefix: string;
+  /** Its set-up steps as compiled, whose undo argvs tear it down (in reverse). */
+  setup: ExecPlan['setup'];
+  /** Its block devices above the disks (their page caches are emptied at a reset). */
+  devices: string[];
+  /** What the guest showed with the stack standing after the first reset: it must show it again before each program. */
+  listing?: string;
+  /** Programs run on it so far. */
+  programs: number;
+}
+
+/**
+ * Put a kept stack back to what a fresh set-up gives: remove the work
+ * directory, write back and drop every page cache of the stack (devices and
+ * disks), zero the disks beneath it (-f: the stack holds them open), drop the
+ * caches again, and check the guest shows the same devices and mounts as
+ * after the stack's first reset. Returns the listing, or undefined when any
+ * of it fails or the kernel logs a warning meanwhile.
+ */
+export async function resetKeptStack(cvm: CaseVm, stack: KeptStack, o: ResetOptions): Promise<string | undefined> {
+  const agent = cvm.vm.agent;
+  if (!agent || agent.isClosed || cvm.vm.hasExited) return undefined;
+  const script = [
+    'work=$1; expect=$2; shift 2',
+    'rm -rf -- "$work" || exit 11',
+    '[ ! -e "$work" ] || exit 11',
+    'for d in "$@"; do case "$d" in --disks) ;; *) blockdev --flushbufs "$d" || exit 13;; esac; done',
+    'zero=0; for d in "$@"; do if [ "$d" = --disks ]; then zero=1; elif [ $zero = 1 ]; then blkdiscard -f -z "$d" || exit 12; fi; done',
+    'for d in "$@"; do case "$d" in --disks) ;; *) blockdev --flushbufs "$d" || exit 13;; esac; done',
+    `now=$(${LISTING})`,
+    '[ -z "$expect" ] || [ "$now" = "$expect" ] || exit 10',
+    'printf %s "$now"',
+  ].join('\n');
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const r = await Promise.race([
+      agent.exec(['sh', '-c', script, 'reset', o.workDir, stack.listing ?? '', ...stack.devices, '--disks', ...o.disks], '', { kmsg: true }),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), o.timeoutMs))),
+    ]);
+    if (!r || r.exit !== 0 || r.signal !== 0) return undefined;
+    const quiet = r.kmsg.every((line) => {
+      const m = /^(\d+),/.exec(line);
+      return m !== null && Number(m[1]) % 8 > WORST_TOLERATED_LEVEL;
+    });
+    return quiet ? r.out.join('\n') : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Run a kept stack's undo steps, last set-up step first; false when one fails (the VM is then thrown away). */
+export async function tearDownKeptStack(cvm: CaseVm, stack: KeptStack, timeoutMs: number): Promise<boolean> {
+  const agent = cvm.vm.agent;
+  if (!agent || agent.isClosed || cvm.vm.hasExited) return false;
+  const deadline = Date.now() + timeoutMs;
+  for (const step of [...stack.setup].reverse()) {
+    if (!step.undo) continue;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const r = await Promise.race([
+        agent.exec(step.undo),
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(1, deadline - Date.now())))),
+      ]);
+      if (!r || r.exit !== 0 || r.signal !== 0) return false;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return true;
+}

@@ -76,6 +76,17 @@ export const STACKS = {
     ),
   dmStack: () =>
     build(
+      'bench-dm-linear-stripe',
+      [
+        { id: 'd', kind: 'disk', size: 8 * MiB },
+        { id: 'e', kind: 'disk', size: 8 * MiB },
+        { id: 's', kind: 'dm-stripe', members: ['d', 'e'], chunk: 65536 },
+        { id: 'lin', kind: 'dm-linear', on: 's', offset: MiB },
+      ],
+      program('lin', 8 * MiB, 'block', 5),
+    ),
+  cryptStack: () =>
+    build(
       'bench-dm-linear-crypt',
       [{ id: 'd', kind: 'disk', size: 16 * MiB }, { id: 'lin', kind: 'dm-linear', on: 'd' }, { id: 'c', kind: 'dm-crypt', on: 'lin' }],
       program('c', 8 * MiB, 'block', 5),

@@ -251,7 +251,7 @@ export const benchmarks: Benchmark[] = [
             const kept = await casesPerMinute(qemu, b, 16);
             const built = await casesPerMinute(perProgram, b, 16);
             rows.push({
-              name: 'plain dm-crypt over dm-linear, 50 ops, stack kept across programs',
+              name: 'dm-linear over dm-stripe of two disks, 50 ops, stack kept across programs',
               figure: kept.perMin,
               unit: 'cases/min',
               goal: CASES_GOAL,

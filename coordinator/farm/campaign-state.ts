@@ -76,7 +76,7 @@ export interface InflightEntry {
 
 export const COUNT_FIELDS = [
   'queued', 'executed', 'pass', 'divergence', 'crash', 'hang', 'unsupported', 'infraError', 'refused', 'failed', 'cancelled', 'lost',
-  'targetMs', 'wallMs', 'batches',
+  'targetMs', 'wallMs', 'batches', 'stackReused',
 ] as const;
 export type CountField = (typeof COUNT_FIELDS)[number];
 export type Counts = Record<CountField, number> & { rate: number };

@@ -574,6 +574,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       seen.add(r.index);
       add('executed');
       add(r.outcome.kind === 'infra-error' ? 'infraError' : r.outcome.kind);
+      if (r.stackReused) add('stackReused');
       for (const s of env.scenarios?.length ? env.scenarios : ['none']) scenarios[s] = (scenarios[s] ?? 0) + 1;
       if (isFinding(r.outcome)) await this.fileFinding(target, jobId, env, r.outcome, res?.worker ?? '?');
       if (r.outcome.kind === 'infra-error') await this.noteInfraError(target, jobId, env, r.outcome.message, res?.worker ?? '?');

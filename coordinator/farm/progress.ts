@@ -164,9 +164,10 @@ export function summaryLines(s: CampaignSummary): string[] {
       nf.format(c.unsupported),
       nf.format(c.infraError + c.failed + c.lost),
       nf.format(c.refused + c.cancelled),
+      nf.format(c.stackReused),
     ];
   });
-  lines.push(formatTable(['target', 'cases', 'execs/s', 'pass', 'divergences', 'crashes', 'hangs', 'unsupported', 'infra errors', 'refused/cancelled'], rows));
+  lines.push(formatTable(['target', 'cases', 'execs/s', 'pass', 'divergences', 'crashes', 'hangs', 'unsupported', 'infra errors', 'refused/cancelled', 'on a kept stack'], rows));
   const scen = new Map<string, number>();
   for (const t of s.targets) for (const [k, v] of Object.entries(t.scenarios)) scen.set(k, (scen.get(k) ?? 0) + v);
   if (scen.size) {

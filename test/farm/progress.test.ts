@@ -18,7 +18,7 @@ describe('rates', () => {
 
   it('in the progress line and the summary table', () => {
     const model = { target: 'model', counts: { ...emptyCounts(), executed: 2048, pass: 2048 }, inflightBatches: 0, rate: 40.2, workers: 1, scenarios: { S1: 3 } };
-    const qemu = { target: 'qemu', counts: { ...emptyCounts(), executed: 8, pass: 5, divergence: 3 }, inflightBatches: 1, rate: 0.44, workers: 1, scenarios: { S1: 8 } };
+    const qemu = { target: 'qemu', counts: { ...emptyCounts(), executed: 8, pass: 5, divergence: 3, stackReused: 6 }, inflightBatches: 1, rate: 0.44, workers: 1, scenarios: { S1: 8 } };
     const snap = { campaign: 'seed-1', seed: 1, elapsedMs: 20_000, remainingMs: 40_000, draining: false, memory: { rssMb: 1, heapUsedMb: 1 }, targets: [model, qemu] };
     expect(statusText(snap)).toBe('model 2,048 cases 40/s 0 found | qemu 8 cases 0.4/s 3 found | 40 s left');
     const summary: CampaignSummary = {
@@ -26,7 +26,8 @@ describe('rates', () => {
     };
     const text = summaryLines(summary).join('\n');
     expect(text).toMatch(/^model\s+2,048\s+102\s+2,048\s+0\s/m);
-    expect(text).toMatch(/^qemu\s+8\s+0\.4\s+5\s+3\s/m);
+    expect(text).toMatch(/^qemu\s+8\s+0\.4\s+5\s+3\s.*\s6\s*$/m);
+    expect(text).toMatch(/on a kept stack/);
     expect(text).toContain('scenarios exercised: S1 11');
     expect(text).toContain('3 finding(s) in 1 distinct signature(s): abc');
   });

@@ -161,6 +161,8 @@ export interface CaseResult {
   /** Wall time of this case in the runner. */
   ms: number;
   outcome: RunOutcome;
+  /** The program ran on the previous case's stack (the target kept it: model/stack-reuse.ts). */
+  stackReused?: true;
 }
 
 export interface BatchResult {

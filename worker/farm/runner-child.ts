@@ -92,7 +92,7 @@ async function runBatch(msg: Extract<ToRunner, { t: 'batch' }>): Promise<void> {
       targetMs += ms;
       // A case cut short by the shutdown abort is not a result: it goes back with the batch.
       if (state.aborted) break;
-      pending.push({ id: env.id, index: env.index, ms: Math.round(ms * 1000) / 1000, outcome: compactOutcome(outcome) });
+      pending.push({ id: env.id, index: env.index, ms: Math.round(ms * 1000) / 1000, outcome: compactOutcome(outcome), ...(target.lastRunReusedStack ? { stackReused: true as const } : {}) });
       const now = performance.now();
       if (now - lastFlush >= FLUSH_MS) {
         send({ t: 'results', batch, results: pending });

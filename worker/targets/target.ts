@@ -47,6 +47,8 @@ export interface Target {
   runOrderKey?(info: StackInfo, theCase?: Case): string;
   /** Release long-lived resources (VMs, work directories). */
   close(): Promise<void>;
+  /** The last run's program ran on the previous case's stack, left standing (no set-up of its own). Optional. */
+  readonly lastRunReusedStack?: boolean;
 }
 
 export interface TargetFactory {

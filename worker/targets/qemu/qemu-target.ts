@@ -146,6 +146,10 @@ export class QemuTarget implements Target {
   vmsUsed = 0;
   /** Cases that ran on the previous case's stack. */
   stacksReused = 0;
+
+  get lastRunReusedStack(): boolean {
+    return this.lastStats?.stackReused ?? false;
+  }
   private readonly stackKeys = new WeakMap<Case, string | null>();
 
   constructor(private readonly opts: QemuTargetOptions) {

@@ -7,12 +7,14 @@
  *   /usr/lib{,64}/...         /usr/lib, their ldd libraries; /bin, /sbin,
  *                             /lib, /lib64 are links into /usr as on bookworm
  *   /lib/modules/<ID>/        the modules the farm needs and their
- *                             dependencies, depmod-ed for this subset
+ *                             dependencies, depmod-ed for this subset (with
+ *                             updates/ for those built out of tree: the
+ *                             kernel's modules.dep lists them like the others)
  *   /etc/blockfarm/modules    what the agent loads at boot
  *   /etc/blockfarm/manifest.json   what the image holds (GuestManifest)
  *
  * Images are cached under <cache>/guest/<ID>-<key>/ where the key hashes
- * every input (kernel package, executor, agent source, tools and libraries,
+ * every input (kernel package, out-of-tree modules, executor, agent source, tools and libraries,
  * module lists, this file), so a change to any of them builds a new image
  * and an unchanged machine reuses the old one.
  */
@@ -265,7 +267,9 @@ function moduleClosure(idx: ModuleIndex, wanted: readonly string[]): Set<string>
 /** Everything that decides the image's bytes, hashed. */
 async function inputKey(kernel: FetchedKernel, agent: string, executor: string, files: readonly string[]): Promise<string> {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ LAYOUT_VERSION, kernel: kernel.info.id, deb: kernel.info.debSha256, GUEST_TOOLS, GUEST_ETC, PRELOAD_MODULES, ON_DEMAND_MODULES }));
+  // Modules built out of tree (dm-dust for Debian's kernels) change the module tree, not the .deb.
+  const extra = (kernel.info.extraModules ?? []).map((r) => [r.module, r.sha256]);
+  h.update(JSON.stringify({ LAYOUT_VERSION, kernel: kernel.info.id, deb: kernel.info.debSha256, extra, GUEST_TOOLS, GUEST_ETC, PRELOAD_MODULES, ON_DEMAND_MODULES }));
   h.update(await readFile(fileURLToPath(import.meta.url)));
   h.update(await readFile(path.join(HERE, 'cpio.ts')));
   for (const f of [agent, executor, ...[...files].sort()]) {

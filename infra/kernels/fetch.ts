@@ -3,21 +3,24 @@
  * `apt-get download`, unpack it with dpkg-deb, build the module indexes with
  * depmod (the package ships none), extract the ELF vmlinux from the bzImage
  * (vmlinux.ts), and with --dbg also the vmlinux with debug info from
- * linux-image-ID-dbg. Everything happens in a scratch directory beside the
+ * linux-image-ID-dbg. Modules the case language needs that Debian's config
+ * leaves out (dm-dust) are then built out of tree against the kernel's
+ * headers (extra-modules.ts), also for a kernel fetched before. Everything happens in a scratch directory beside the
  * final one and is renamed into place at the end, so an interrupted fetch
  * leaves nothing that looks fetched, and two fetches of one kernel at once
  * both end with the same complete result.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { candidateVersions } from './catalog.ts';
 import { kernelIdProblem, packageName, upstreamOf } from './id.ts';
 import { kernelsDir } from './paths.ts';
-import { lastLine, runTool } from './proc.ts';
-import { type FetchedKernel, type KernelInfo, kernelDir, loadFetched } from './store.ts';
+import { ExtraModuleError, buildExtraModules, ensureExtraModules } from './extra-modules.ts';
+import { ToolMissingError, lastLine, runTool } from './proc.ts';
+import { type ExtraModuleRecord, type FetchedKernel, type KernelInfo, kernelDir, loadFetched, writeKernelInfo } from './store.ts';
 import { VmlinuxError, extractVmlinux } from './vmlinux.ts';
 
 /** A fetch that cannot be done; the message is one line for people. */
@@ -30,6 +33,8 @@ export interface FetchOptions {
   dbg?: boolean;
   /** Fetch again even when the kernel is there. */
   force?: boolean;
+  /** Build the modules Debian's config leaves out (extra-modules.ts). @defaultValue true */
+  extraModules?: boolean;
   /** Progress lines for people. */
   progress?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
@@ -79,12 +84,6 @@ async function extractDbgVmlinux(deb: string, id: string, out: string): Promise<
   await rename(extracted, out);
 }
 
-async function writeInfo(dir: string, info: KernelInfo): Promise<void> {
-  const tmp = path.join(dir, `kernel.json.${process.pid}.${randomBytes(4).toString('hex')}`);
-  await writeFile(tmp, `${JSON.stringify(info, null, 2)}\n`);
-  await rename(tmp, path.join(dir, 'kernel.json'));
-}
-
 async function fetchDbg(k: FetchedKernel, opts: FetchOptions): Promise<FetchedKernel> {
   const pkg = packageName(k.info.id, true);
   const versions = await candidateVersions([pkg]);
@@ -100,7 +99,7 @@ async function fetchDbg(k: FetchedKernel, opts: FetchOptions): Promise<FetchedKe
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  await writeInfo(k.dir, { ...k.info, dbg: { packageVersion: v, vmlinux: 'vmlinux-dbg' } });
+  await writeKernelInfo(k.dir, { ...k.info, dbg: { packageVersion: v, vmlinux: 'vmlinux-dbg' } });
   return (await loadFetched(k.info.id, opts.env))!;
 }
 
@@ -110,9 +109,24 @@ export async function fetchKernel(id: string, opts: FetchOptions = {}): Promise<
   const env = opts.env ?? process.env;
   let have = opts.force ? undefined : await loadFetched(id, env);
   if (!have) have = await fetchImage(id, opts, env);
-  else opts.progress?.(`${id} is already fetched (${have.dir})`);
+  else {
+    opts.progress?.(`${id} is already fetched (${have.dir})`);
+    if (opts.extraModules !== false) {
+      try {
+        have = await ensureExtraModules(have, { env, progress: opts.progress });
+      } catch (err) {
+        throw extraModuleFailure(id, err);
+      }
+    }
+  }
   if (opts.dbg && !have.dbgVmlinux) have = await fetchDbg(have, opts);
   return have;
+}
+
+/** The kernel itself is usable without its extra modules: say so, and how to try again. */
+function extraModuleFailure(id: string, err: unknown): Error {
+  if (!(err instanceof ExtraModuleError || err instanceof ToolMissingError)) return err as Error;
+  return new KernelFetchError(`${id} is fetched, but ${err.message} ('blockfarm kernels fetch ${id}' tries again)`);
 }
 
 async function fetchImage(id: string, opts: FetchOptions, env: NodeJS.ProcessEnv): Promise<FetchedKernel> {
@@ -123,6 +137,7 @@ async function fetchImage(id: string, opts: FetchOptions, env: NodeJS.ProcessEnv
   await mkdir(kernelsDir(env), { recursive: true });
   const scratch = path.join(kernelsDir(env), `.tmp-${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(scratch);
+  let extraError: unknown;
   try {
     opts.progress?.(`downloading ${pkg} ${v}`);
     const deb = await aptDownload(pkg, scratch);
@@ -146,6 +161,17 @@ async function fetchImage(id: string, opts: FetchOptions, env: NodeJS.ProcessEnv
       if (err instanceof VmlinuxError) throw new KernelFetchError(`${id}: ${err.message.replace(`${scratch}/`, '')}`);
       throw err;
     }
+    // Before the rename, so that a fetched kernel has them from the start; a failure leaves the kernel usable without them.
+    let extraModules: ExtraModuleRecord[] = [];
+    if (opts.extraModules !== false) {
+      const t = { id, packageVersion: v, dir: scratch, modulesRoot: root, modulesDir: modules, config: path.join(root, 'boot', `config-${id}`) };
+      try {
+        extraModules = await buildExtraModules(t, { env, progress: opts.progress });
+      } catch (err) {
+        if (!(err instanceof ExtraModuleError || err instanceof ToolMissingError)) throw err;
+        extraError = err;
+      }
+    }
     const info: KernelInfo = {
       id,
       package: pkg,
@@ -157,8 +183,9 @@ async function fetchImage(id: string, opts: FetchOptions, env: NodeJS.ProcessEnv
       bzImage,
       config: path.join('root', 'boot', `config-${id}`),
       modules: path.join('root', 'lib', 'modules', id),
+      ...(extraModules.length ? { extraModules } : {}),
     };
-    await writeInfo(scratch, info);
+    await writeKernelInfo(scratch, info);
     const final = kernelDir(id, env);
     if (opts.force) await rm(final, { recursive: true, force: true });
     try {
@@ -178,5 +205,6 @@ async function fetchImage(id: string, opts: FetchOptions, env: NodeJS.ProcessEnv
   const k = await loadFetched(id, env);
   if (!k) throw new KernelFetchError(`${id}: fetched, but ${kernelDir(id, env)} is incomplete`);
   opts.progress?.(`fetched ${id} (${k.info.upstream}) into ${k.dir}`);
+  if (extraError) throw extraModuleFailure(id, extraError);
   return k;
 }

@@ -9,6 +9,8 @@
  *   <ID>/root/boot/config-<ID>    its configuration
  *   <ID>/root/lib/modules/<ID>/   the module tree, with depmod's indexes
  *   <ID>/vmlinux-dbg        with --dbg: the vmlinux with debug info, for symbolized reports
+ *   <ID>/root/lib/modules/<ID>/updates/   modules Debian's config leaves out,
+ *                           built out of tree from Debian's source (extra-modules.ts)
  *
  * Kernels registered with `kernels add` or made by `kernels build` live
  * beside them under their own NAME (custom.ts): the same kernel.json with
@@ -16,7 +18,8 @@
  * and a module tree; paths left empty are absent (a kernel without modules
  * has everything built in).
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compareNewestFirst, parseKernelId } from './id.ts';
 import { kernelsDir } from './paths.ts';
@@ -43,6 +46,38 @@ export interface KernelInfo {
   systemMap?: string;
   /** added/built: the file it came from, or the source tree it was built from. */
   source?: string;
+  /** Debian kernels: modules its config leaves out, built out of tree (extra-modules.ts). */
+  extraModules?: ExtraModuleRecord[];
+}
+
+/** One module built out of tree for a Debian kernel, and from what. */
+export interface ExtraModuleRecord {
+  /** modprobe's name, e.g. dm-dust. */
+  module: string;
+  /** The option Debian's config leaves unset (without CONFIG_). */
+  config: string;
+  /** The .ko, relative to the kernel's directory. */
+  file: string;
+  sha256: string;
+  /** modinfo's vermagic, equal to the kernel's own modules'. */
+  vermagic: string;
+  /** Files taken from the source package, relative to the tree. */
+  sources: string[];
+  sourcePackage: string;
+  /** May differ from the kernel's packageVersion: the source installed on this machine. */
+  sourceVersion: string;
+  /** linux-headers-<ID> version it was built against (the kernel's own). */
+  headersVersion: string;
+  kbuildPackage: string;
+  kbuildVersion: string;
+  builtAt: string;
+}
+
+/** Write `<dir>/kernel.json` atomically (readers never see half of it). */
+export async function writeKernelInfo(dir: string, info: KernelInfo): Promise<void> {
+  const tmp = path.join(dir, `kernel.json.${process.pid}.${randomBytes(4).toString('hex')}`);
+  await writeFile(tmp, `${JSON.stringify(info, null, 2)}\n`);
+  await rename(tmp, path.join(dir, 'kernel.json'));
 }
 
 /** A fetched kernel with absolute paths. */

@@ -5,19 +5,22 @@
  * list: every kernel of the generic, cloud and rt flavours in the apt
  * archive, and every fetched one (also when apt no longer offers it), newest
  * first, with whether it is fetched and whether its debug vmlinux is.
- * --json prints `{kernels: [{id, upstream, packageVersion, fetched, dbg, available, dir?}]}`.
+ * --json prints `{kernels: [{id, upstream, packageVersion, fetched, dbg, available, dir?, extraModules?}]}`
+ * (extraModules: modules built out of tree, each with the source package
+ * version it was built from, which may differ from the kernel's).
  *
  * fetch: downloads and prepares one kernel (idempotent: a fetched kernel is
- * kept unless --force). Progress goes to stderr; the kernel's directory to
- * stdout.
+ * kept unless --force), and builds the modules Debian's config leaves out
+ * (dm-dust) unless --no-extra-modules, also for a kernel fetched before.
+ * Progress goes to stderr; the kernel's directory to stdout.
  *
  * Exit: 0 done, 2 bad input (not a kernel id, no such package), 4 apt or a
- * tool failed.
+ * tool failed (also when only the extra modules failed: the kernel is fetched).
  */
 import type { Command } from 'commander';
 import { EXIT } from '../../../model/index.ts';
 import {
-  AptError, KernelFetchError, ToolMissingError, type AvailableKernel, availableKernels, compareNewestFirst, fetchKernel, fetchedKernels, kernelIdProblem,
+  AptError, KernelFetchError, ToolMissingError, type AvailableKernel, availableKernels, compareNewestFirst, describeExtraModule, fetchKernel, fetchedKernels, kernelIdProblem,
 } from '../../../infra/kernels/index.ts';
 import type { CliContext, CommandHost } from '../context.ts';
 import { registerOwnKernels } from './kernels-own.ts';
@@ -33,6 +36,8 @@ export interface KernelRow {
   dir?: string;
   /** Own kernels: 'added' or 'built' (kernels-own.ts). */
   origin?: 'added' | 'built';
+  /** Modules built out of tree for it, and from which source package version. */
+  extraModules?: Array<{ module: string; sourcePackage: string; sourceVersion: string; kernelVersion: string; sameVersion: boolean; text: string }>;
 }
 
 export async function kernelRows(): Promise<{ rows: KernelRow[]; aptProblem?: string }> {
@@ -53,6 +58,8 @@ export async function kernelRows(): Promise<{ rows: KernelRow[]; aptProblem?: st
     row.dbg = Boolean(f.dbgVmlinux);
     if (f.info.origin && f.info.origin !== 'debian') row.origin = f.info.origin;
     row.dir = f.dir;
+    if (f.info.extraModules?.length)
+      row.extraModules = f.info.extraModules.map((r) => ({ module: r.module, sourcePackage: r.sourcePackage, sourceVersion: r.sourceVersion, kernelVersion: r.headersVersion, sameVersion: r.sourceVersion === r.headersVersion, text: describeExtraModule(r) }));
     if (row.packageVersion !== f.info.packageVersion) row.packageVersion = `${f.info.packageVersion} (archive: ${row.packageVersion})`;
     byId.set(f.info.id, row);
   }
@@ -65,22 +72,22 @@ export async function kernelsListCommand(opts: { json: boolean }, ctx: CliContex
   if (aptProblem) ctx.err(`blockfarm kernels list: cannot read the apt archive: ${aptProblem}`);
   if (opts.json) ctx.out(JSON.stringify({ kernels: rows, ...(aptProblem ? { aptProblem } : {}) }, null, 2));
   else {
-    const table = rows.map((r) => [r.id, r.upstream, r.origin ?? (r.fetched ? (r.dbg ? 'fetched+dbg' : 'fetched') : 'available'), r.packageVersion]);
-    ctx.out(formatTable(['kernel', 'version', 'status', 'package version'], table));
+    const table = rows.map((r) => [r.id, r.upstream, r.origin ?? (r.fetched ? (r.dbg ? 'fetched+dbg' : 'fetched') : 'available'), r.packageVersion, (r.extraModules ?? []).map((x) => x.text).join(', ')]);
+    ctx.out(formatTable(['kernel', 'version', 'status', 'package version', 'built out of tree'], table));
     const n = rows.filter((r) => r.fetched).length;
     ctx.out(`${rows.length} kernels, ${n} fetched${n ? '' : " (fetch one with 'blockfarm kernels fetch ID')"}`);
   }
   return aptProblem && rows.length === 0 ? EXIT.infra : EXIT.pass;
 }
 
-export async function kernelsFetchCommand(id: string, opts: { dbg?: boolean; force?: boolean }, ctx: CliContext): Promise<number> {
+export async function kernelsFetchCommand(id: string, opts: { dbg?: boolean; force?: boolean; extraModules?: boolean }, ctx: CliContext): Promise<number> {
   const problem = kernelIdProblem(id);
   if (problem) {
     ctx.err(`blockfarm kernels fetch: ${problem}`);
     return EXIT.badInput;
   }
   try {
-    const k = await fetchKernel(id, { dbg: opts.dbg, force: opts.force, progress: (line) => ctx.err(`kernels fetch: ${line}`) });
+    const k = await fetchKernel(id, { dbg: opts.dbg, force: opts.force, extraModules: opts.extraModules, progress: (line) => ctx.err(`kernels fetch: ${line}`) });
     ctx.out(k.dir);
     return EXIT.pass;
   } catch (err) {
@@ -107,8 +114,9 @@ export function registerKernels(program: Command, host: CommandHost): void {
     .argument('<id>', 'kernel id, e.g. 6.1.0-56-amd64 (see kernels list)')
     .option('--dbg', 'also fetch the matching -dbg package (about 860 MB) for symbolized reports')
     .option('--force', 'fetch again even when it is already fetched')
-    .addHelpText('after', '\nExit codes: 0 fetched, 2 not a kernel id or not in the archive, 4 apt or a tool failed.')
-    .action(async (id: string, opts: { dbg?: boolean; force?: boolean }, cmd: Command) => {
+    .option('--no-extra-modules', "do not build the modules Debian's config leaves out (dm-dust) from linux-source-6.1 against the kernel's headers")
+    .addHelpText('after', '\nExit codes: 0 fetched, 2 not a kernel id or not in the archive, 4 apt or a tool failed (also when only building dm-dust failed: the kernel is fetched).')
+    .action(async (id: string, opts: { dbg?: boolean; force?: boolean; extraModules?: boolean }, cmd: Command) => {
       host.setExitCode(await kernelsFetchCommand(id, opts, host.context(cmd)));
     });
   registerOwnKernels(kernels, host);

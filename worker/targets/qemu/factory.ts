@@ -14,6 +14,7 @@ import { buildGuestImage, GuestBuildError } from '../../../infra/guest/build.ts'
 import { GUEST_TOOLS } from '../../../infra/guest/contents.ts';
 import { kernelBuildChecks } from '../../../infra/kernels/build.ts';
 import { KernelConfig } from '../../../infra/kernels/config.ts';
+import { extraModuleChecks } from '../../../infra/kernels/extra-modules.ts';
 import { parseKernelId } from '../../../infra/kernels/id.ts';
 import { cacheRoot } from '../../../infra/kernels/paths.ts';
 import { type FetchedKernel, KERNEL_NAME_RE, fetchedKernels, loadFetched, newestFetched } from '../../../infra/kernels/store.ts';
@@ -132,6 +133,8 @@ export const qemuTargetFactory: TargetFactory = {
       ...guestTools,
       setpriv,
       await kvmCheck(),
+      // Debian's kernels lack dm-dust; each fetch builds it from linux-source-6.1 against the kernel's headers.
+      ...(await extraModuleChecks(env)),
       ...(await kernelBuildChecks(env)),
     ];
   },

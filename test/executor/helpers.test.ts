@@ -4,6 +4,9 @@
  * step whose argv[0] is `blockfarm-exec` (the executor's own binary).
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildExecutor } from '../../worker/executor/build.ts';
 
@@ -46,6 +49,33 @@ describe('executor helpers', () => {
     const r = run(['--scsi-debug-dev', '30']);
     if (r.code === 0) expect(r.out).toMatch(/^\/dev\/sd[a-z]+\n$/);
     else expect(r.err).toMatch(/no scsi_debug disk appeared within 30 ms/);
+  });
+
+  it('--zero-devices zeroes a device whole and leaves no cached page of it; bad arguments are refused', () => {
+    expect(run(['--zero-devices', '--zero']).code).toBe(2);
+    expect(run(['--zero-devices', '--wipe', '/dev/null']).code).toBe(2);
+    const missing = run(['--zero-devices', '--zero', '/nonexistent/dev']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/\/nonexistent\/dev: No such file or directory/);
+    if (process.getuid?.() !== 0) return void console.log('skipped the loop-device half: not root');
+    const dir = mkdtempSync(join(tmpdir(), 'bf-zero-'));
+    const file = join(dir, 'disk');
+    writeFileSync(file, Buffer.alloc(1 << 20, 0xab));
+    const dev = spawnSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).stdout.trim();
+    try {
+      expect(dev).toMatch(/^\/dev\/loop\d+$/);
+      // Read it buffered first: its page cache now holds 0xab pages the zeroing must not leave visible.
+      expect(readFileSync(dev)[4096]).toBe(0xab);
+      const r = run(['--zero-devices', '--flush', dev, '--zero', dev]);
+      expect(r.code, r.err).toBe(0);
+      const after = readFileSync(dev);
+      expect(after.length).toBe(1 << 20);
+      expect(after.every((b) => b === 0)).toBe(true);
+      expect(readFileSync(file).every((b) => b === 0)).toBe(true);
+    } finally {
+      spawnSync('losetup', ['-d', dev]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a plan step whose argv[0] is blockfarm-exec runs the executor itself', () => {

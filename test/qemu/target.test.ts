@@ -169,7 +169,7 @@ describe('the qemu target', () => {
     for (const [i, b] of [p1, p2, p2, p1].entries()) {
       const o = await runCase(t, b.c, b.info);
       expect(o.kind, `program ${i + 1}: ${JSON.stringify(o).slice(0, 600)}`).toBe('pass');
-      expect(t.lastStats, `program ${i + 1}`).toMatchObject({ caseInVm: i + 1, stackReused: i > 0 });
+      expect(t.lastStats, `program ${i + 1}; VMs not kept because: ${t.discarded.join("; ")}`).toMatchObject({ caseInVm: i + 1, stackReused: i > 0 });
     }
     expect(t.stacksReused).toBe(3);
     // A plain disk case: the kept stack is torn down first, and the VM checked as after any case.

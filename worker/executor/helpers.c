@@ -18,6 +18,13 @@
  *   blockfarm-exec --scsi-debug-dev [TIMEOUT_MS]
  *       waits (default 10 s) for the disk of the scsi_debug module and prints
  *       its device node (/dev/sdX).
+ *   blockfarm-exec --zero-devices [--flush DEV]... [--zero DEV]...
+ *       a target's reset between cases, in one process (under TCG every
+ *       program started costs): write back and drop the page cache of every
+ *       device (BLKFLSBUF), zero each --zero device whole (BLKZEROOUT, which
+ *       also drops its cached pages; not opened exclusively, since a kept
+ *       stack holds its disks), then drop every cache again, so that no
+ *       device above shows pages cached before the zeroing.
  */
 #define _GNU_SOURCE
 #include "helpers.h"
@@ -29,6 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -231,6 +241,55 @@ static int scsi_debug_dev(int argc, char **argv)
 	return 1;
 }
 
+static int flush_device(const char *dev)
+{
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, BLKFLSBUF, 0) < 0) {
+		fprintf(stderr, "blockfarm-exec --zero-devices: flushing %s: %s\n", dev, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int zero_device(const char *dev)
+{
+	int fd = open(dev, O_WRONLY | O_CLOEXEC);
+	uint64_t size = 0;
+	if (fd < 0 || ioctl(fd, BLKGETSIZE64, &size) < 0) {
+		fprintf(stderr, "blockfarm-exec --zero-devices: %s: %s\n", dev, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	uint64_t range[2] = { 0, size };
+	int r = ioctl(fd, BLKZEROOUT, range);
+	if (r < 0)
+		fprintf(stderr, "blockfarm-exec --zero-devices: zeroing %s: %s\n", dev, strerror(errno));
+	close(fd);
+	return r < 0;
+}
+
+static int zero_devices(int argc, char **argv)
+{
+	if (argc % 2)
+		return usage("--zero-devices [--flush DEV]... [--zero DEV]...");
+	for (int i = 0; i < argc; i += 2)
+		if (strcmp(argv[i], "--flush") && strcmp(argv[i], "--zero"))
+			return usage("--zero-devices [--flush DEV]... [--zero DEV]...");
+	int failed = 0;
+	for (int i = 0; i < argc; i += 2)
+		failed |= flush_device(argv[i + 1]);
+	for (int i = 0; i < argc && !failed; i += 2)
+		if (!strcmp(argv[i], "--zero"))
+			failed |= zero_device(argv[i + 1]);
+	for (int i = 0; i < argc && !failed; i += 2)
+		failed |= flush_device(argv[i + 1]);
+	return failed;
+}
+
 int helper_main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -244,5 +303,7 @@ int helper_main(int argc, char **argv)
 		return if_exists(argc - 2, argv + 2);
 	if (!strcmp(h, "--scsi-debug-dev"))
 		return scsi_debug_dev(argc - 2, argv + 2);
+	if (!strcmp(h, "--zero-devices"))
+		return zero_devices(argc - 2, argv + 2);
 	return -1;
 }

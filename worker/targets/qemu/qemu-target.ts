@@ -146,6 +146,8 @@ export class QemuTarget implements Target {
   vmsUsed = 0;
   /** Cases that ran on the previous case's stack. */
   stacksReused = 0;
+  /** Why the last VMs were not kept for the next case (newest last, at most 20): for tests and debugging. */
+  readonly discarded: string[] = [];
 
   get lastRunReusedStack(): boolean {
     return this.lastStats?.stackReused ?? false;
@@ -280,10 +282,20 @@ export class QemuTarget implements Target {
         qemuCpuMs: cpuNow === undefined ? undefined : cpuNow - (cpuBefore ?? 0),
       };
       // Reset the VM for the next case (or kill it) while the caller judges the run; the next run waits for it.
-      const keep = clean && result?.kind === 'observed' && caseInVm < maxCases && plan !== undefined && !planTouchesKnobs(plan);
+      const why = !clean
+        ? `the run did not end cleanly (${result?.kind ?? 'no result'})`
+        : result?.kind !== 'observed'
+          ? `the run ended as ${result?.kind ?? 'nothing'}`
+          : caseInVm >= maxCases
+            ? `the VM ran its ${maxCases} cases`
+            : plan === undefined || planTouchesKnobs(plan)
+              ? 'the plan changes kernel settings'
+              : this.warm
+                ? 'another VM is kept already'
+                : undefined;
       // One VM is kept at most (runs at once: the others' VMs go).
-      if (keep && !this.warm) this.warm = this.keepWarm(cvm, sizes, caseInVm, kept);
-      else void this.discard(cvm);
+      if (why === undefined) this.warm = this.keepWarm(cvm, sizes, caseInVm, kept);
+      else void this.discard(cvm, why);
     }
   }
 
@@ -297,7 +309,7 @@ export class QemuTarget implements Target {
       // The same stack (same set-up, sizes and geometry): the program runs on it as it stands.
       if (prev.stack && prev.stack.key === stackKey) return { cvm: prev.cvm, reused: prev };
       if (prev.stack && !(await this.tearDownStack(prev))) {
-        await this.discard(prev.cvm);
+        await this.discard(prev.cvm, 'tearing its kept stack down failed');
         return this.freshVm(geoms, sizes, maxCases);
       }
       try {
@@ -307,7 +319,7 @@ export class QemuTarget implements Target {
         // Fall through to a fresh VM.
       }
     }
-    if (prev) await this.discard(prev.cvm);
+    if (prev) await this.discard(prev.cvm, 'it cannot serve the next case (another disk geometry, a failed resize, or QEMU exited)');
     return this.freshVm(geoms, sizes, maxCases);
   }
 
@@ -343,17 +355,21 @@ export class QemuTarget implements Target {
   private async keepWarm(cvm: CaseVm, sizes: number[], cases: number, stack?: KeptStack): Promise<WarmVm | undefined> {
     if (stack) {
       const listing = await resetKeptStack(cvm, stack, { workDir: GUEST_WORK_DIR, disks: cvm.devices.slice(0, sizes.length), timeoutMs: this.tcg ? 60_000 : 20_000 });
-      if (listing === undefined) return this.discard(cvm);
+      if (listing === undefined) return this.discard(cvm, 'resetting its kept stack failed');
       return { cvm, sizes: [...sizes], cases, cpuMs: cpuMsOf(cvm.vm.pid), stack: { ...stack, listing: stack.listing ?? listing } };
     }
     const baseline = this.baselines.get(cvm.key);
     const ok = baseline !== undefined && (await resetForNextCase(cvm, baseline, { workDir: GUEST_WORK_DIR, disks: cvm.devices.slice(0, sizes.length), timeoutMs: this.tcg ? 60_000 : 20_000 }));
-    if (!ok) return this.discard(cvm);
+    if (!ok) return this.discard(cvm, 'its reset failed');
     return { cvm, sizes: [...sizes], cases, cpuMs: cpuMsOf(cvm.vm.pid) };
   }
 
   /** Kill a VM (close() waits for it). */
-  private discard(cvm: CaseVm): Promise<undefined> {
+  private discard(cvm: CaseVm, why?: string): Promise<undefined> {
+    if (why) {
+      this.discarded.push(why);
+      if (this.discarded.length > 20) this.discarded.shift();
+    }
     const r = this.opts.factory.release(cvm).finally(() => this.releasing.delete(r));
     this.releasing.add(r);
     return r.then(() => undefined);

@@ -12,7 +12,8 @@
  *      dpkg-deb into a scratch root (the flavour's Makefile includes the
  *      -common one by an absolute /usr/src path: pointed at the scratch copy);
  *   3. `make -C <headers> M=<dir> modules` with the compiler Debian built the
- *      kernel with (linux-compiler-gcc-12-x86 names gcc-12);
+ *      kernel with (linux-compiler-gcc-12-x86 names gcc-12), then
+ *      `strip --strip-debug` as Debian does with its own modules;
  *   4. the .ko's vermagic compared with the kernel's own modules', its
  *      symbols and their CRCs checked against the headers' Module.symvers
  *      (depmod -e -E; Debian's System.map is a stub);
@@ -324,6 +325,9 @@ export async function buildExtraModules(t: ExtraModuleTarget, opts: ExtraModuleO
       const m = await runTool('make', ['-C', headers.dir, `M=${dir}`, 'modules'], { env: { ...env, LC_ALL: 'C' }, timeoutMs: 600_000 });
       const ko = path.join(dir, `${spec.module}.ko`);
       if (m.code !== 0 || !(await exists(ko))) throw new ExtraModuleError(`building ${spec.module}.ko against linux-headers-${t.id} failed: ${buildErrors(`${m.stdout}\n${m.stderr}`)}`);
+      // As Debian installs its modules (INSTALL_MOD_STRIP): without debug info, 25 KB instead of 360 KB in every guest image.
+      const st = await runTool('strip', ['--strip-debug', ko]);
+      if (st.code !== 0) throw new ExtraModuleError(`strip --strip-debug ${spec.module}.ko failed: ${lastLine(st)}`);
       const vermagic = await modinfoField(ko, 'vermagic');
       if (vermagic !== kernelVermagic) throw new ExtraModuleError(`${spec.module}.ko has vermagic '${vermagic}', the kernel's modules '${kernelVermagic}'`);
       const final = path.join(updates, `${spec.module}.ko`);
@@ -361,14 +365,65 @@ export async function buildExtraModules(t: ExtraModuleTarget, opts: ExtraModuleO
   }
 }
 
+const targetOf = (k: FetchedKernel): ExtraModuleTarget => ({
+  id: k.info.id, packageVersion: k.info.packageVersion, dir: k.dir, modulesRoot: k.modulesRoot, modulesDir: k.modulesDir, config: k.config, have: k.info.extraModules,
+});
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Run `fn` holding `<dir>/.extra-modules.lock` (a directory naming its
+ * owner's pid): test files and workers that find the same kernel without its
+ * modules at once build them one after another, not over each other. A lock
+ * whose owner died is taken over.
+ */
+async function withKernelLock<T>(dir: string, fn: () => Promise<T>, waitMs = 15 * 60_000): Promise<T> {
+  const lock = path.join(dir, '.extra-modules.lock');
+  const until = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      await writeFile(path.join(lock, 'pid'), `${process.pid}\n`);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number((await readFile(path.join(lock, 'pid'), 'utf8').catch(() => '')).trim());
+      const age = Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? Date.now());
+      // No pid yet: its owner is between mkdir and writeFile, unless that was long ago.
+      if ((owner && !pidAlive(owner)) || (!owner && age > 60_000)) {
+        await rm(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > until) throw new ExtraModuleError(`another process (pid ${owner || '?'}) has been building the extra modules of ${path.basename(dir)} for too long (${lock})`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
 /** For a fetched Debian kernel: build what it lacks and record it in its kernel.json. */
 export async function ensureExtraModules(k: FetchedKernel, opts: ExtraModuleOptions = {}): Promise<FetchedKernel> {
   if ((k.info.origin ?? 'debian') !== 'debian' || !k.hasModules || !k.hasConfig) return k;
-  const t: ExtraModuleTarget = { id: k.info.id, packageVersion: k.info.packageVersion, dir: k.dir, modulesRoot: k.modulesRoot, modulesDir: k.modulesDir, config: k.config, have: k.info.extraModules };
-  if (!(await extraModulesWanted(t, opts.specs)).length) return k;
-  const records = await buildExtraModules(t, opts);
-  await writeKernelInfo(k.dir, { ...k.info, extraModules: records });
-  return (await loadFetched(k.info.id, opts.env)) ?? k;
+  if (!(await extraModulesWanted(targetOf(k), opts.specs)).length) return k;
+  return withKernelLock(k.dir, async () => {
+    // Someone else may have built them while this process waited for the lock.
+    const now = (await loadFetched(k.info.id, opts.env)) ?? k;
+    if (!(await extraModulesWanted(targetOf(now), opts.specs)).length) return now;
+    const records = await buildExtraModules(targetOf(now), opts);
+    await writeKernelInfo(now.dir, { ...now.info, extraModules: records });
+    return (await loadFetched(k.info.id, opts.env)) ?? now;
+  });
 }
 
 /** One line per record for people: `dm-dust from linux-source-6.1 6.1.192-2 (kernel 6.1.170-3)`. */
@@ -387,8 +442,7 @@ export async function extraModuleChecks(env: ProbeEnv, cacheEnv: NodeJS.ProcessE
   for (const k of await fetchedKernels(cacheEnv)) {
     if ((k.info.origin ?? 'debian') !== 'debian' || !k.hasConfig) continue;
     const what = `${names} for ${k.info.id}`;
-    const t: ExtraModuleTarget = { id: k.info.id, packageVersion: k.info.packageVersion, dir: k.dir, modulesRoot: k.modulesRoot, modulesDir: k.modulesDir, config: k.config, have: k.info.extraModules };
-    const wanted = await extraModulesWanted(t).catch(() => EXTRA_MODULES.slice());
+    const wanted = await extraModulesWanted(targetOf(k)).catch(() => EXTRA_MODULES.slice());
     if (!wanted.length) {
       const built = (k.info.extraModules ?? []).map(describeExtraModule);
       checks.push({ what, status: 'ok', detail: built.length ? `built: ${built.join(', ')}` : 'in the kernel' });

@@ -28,6 +28,7 @@ const PACKAGE_OF: Record<string, string> = {
   'dpkg-query': 'dpkg',
   dpkg: 'dpkg',
   make: 'make',
+  strip: 'binutils',
   xz: 'xz-utils',
   lz4: 'lz4',
   zstd: 'zstd',

@@ -7,12 +7,12 @@
  * headers cannot be had.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtraModuleError, type ExtraModuleTarget, buildExtraModules, extraModulesWanted, parseDepends } from '../../infra/kernels/extra-modules.ts';
+import { ExtraModuleError, type ExtraModuleTarget, buildExtraModules, ensureExtraModules, extraModulesWanted, parseDepends } from '../../infra/kernels/extra-modules.ts';
 import { runTool } from '../../infra/kernels/proc.ts';
-import type { FetchedKernel } from '../../infra/kernels/store.ts';
+import { type FetchedKernel, loadFetched } from '../../infra/kernels/store.ts';
 import { ROOT, blockfarm, testKernel } from '../qemu/helpers.ts';
 
 let k: FetchedKernel;
@@ -90,6 +90,29 @@ describe('dm-dust for a Debian kernel', () => {
     // A record whose .ko was lost is built again.
     await rm(ko);
     expect((await extraModulesWanted(again)).map((s) => s.module)).toEqual(['dm-dust']);
+  }, 300_000);
+
+  it('a kernel fetched before gets it once, also when two callers find it missing at the same time', async () => {
+    // A cache of its own holding a copy of the test kernel as an older fetch left it: no updates/, no record.
+    const env = { ...process.env, BLOCKFARM_CACHE: path.join(scratch, 'cache') };
+    const dir = path.join(scratch, 'cache', 'kernels', k.info.id);
+    await mkdir(path.dirname(dir), { recursive: true });
+    expect((await runTool('cp', ['-al', k.dir, dir])).code).toBe(0);
+    await rm(path.join(dir, path.relative(k.dir, k.modulesDir), 'updates'), { recursive: true, force: true });
+    expect((await runTool('depmod', ['-b', path.join(dir, 'root'), k.info.id])).code).toBe(0);
+    await rm(path.join(dir, 'kernel.json'));
+    await writeFile(path.join(dir, 'kernel.json'), JSON.stringify({ ...k.info, extraModules: undefined }));
+    const old = (await loadFetched(k.info.id, env))!;
+    expect(old.info.extraModules).toBeUndefined();
+    const makes: string[] = [];
+    const progress = (l: string) => void (/^make /.test(l) && makes.push(l));
+    const [a, b] = await Promise.all([ensureExtraModules(old, { env, progress }), ensureExtraModules(old, { env, progress })]);
+    expect(makes).toHaveLength(1);
+    expect(a.info.extraModules).toEqual(b.info.extraModules);
+    expect((await loadFetched(k.info.id, env))!.info.extraModules).toEqual(a.info.extraModules);
+    expect(await sha256(path.join(dir, a.info.extraModules![0]!.file))).toBe(a.info.extraModules![0]!.sha256);
+    // Stripped of debug info, as Debian's own modules are.
+    expect((await runTool('readelf', ['-S', '-W', path.join(dir, a.info.extraModules![0]!.file)])).stdout).not.toMatch(/\.debug_info/);
   }, 300_000);
 
   it('says in one line when the source or the headers cannot be had', async () => {

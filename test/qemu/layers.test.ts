@@ -22,6 +22,8 @@ let observed: Observation | undefined;
 beforeAll(async () => {
   const k = await testKernel();
   t = await createQemuTarget(`qemu:${k.info.id}`, {
+    // Every run tears its stack down here (a kept stack would be 'left behind'; stack reuse has tests of its own).
+    reuseStacks: false,
     inspectForTests: async (cvm, run) => {
       if (run.kind !== 'observed') return;
       observed = run.observation;

@@ -4,8 +4,9 @@
  * ranges (the whole device when none are). Read in 1 MiB chunks, decoded as
  * one stream per range (runs continue across chunks; each chunk is read with
  * a look-ahead so the decoder sees what it would see in one buffer). A chunk
- * that fails is read again in 4 KiB pieces; pieces that still fail become
- * 'error' runs.
+ * that fails is read again in pieces (4 KiB, or a block device's logical
+ * block size when read directly: a 512-byte sector readable beside one that
+ * is not reads as data); pieces that still fail become 'error' runs.
  *
  * Block devices are read with O_DIRECT (look-ahead: the next 4 KiB, read
  * again with the next chunk): the same bytes as through the emptied page
@@ -52,11 +53,11 @@ static int64_t pread_full(int fd, uint8_t *p, size_t n, int64_t off)
 }
 
 /* Chunk [pos, pos+n) failed as a whole: decode it piece by piece. false at EOF. */
-static bool read_pieces(int fd, uint8_t *buf, struct decoder *d, int64_t pos, size_t n, int64_t end)
+static bool read_pieces(int fd, size_t piece, uint8_t *buf, struct decoder *d, int64_t pos, size_t n, int64_t end)
 {
 	size_t good_from = 0; /* start of the run of readable pieces not yet decoded */
-	for (size_t k = 0; k < n; k += PIECE) {
-		size_t len = n - k < PIECE ? n - k : PIECE;
+	for (size_t k = 0; k < n; k += piece) {
+		size_t len = n - k < piece ? n - k : piece;
 		int64_t got = pread_full(fd, buf + k, len, pos + (int64_t)k);
 		if (got == (int64_t)len)
 			continue;
@@ -79,6 +80,7 @@ static bool read_pieces(int fd, uint8_t *buf, struct decoder *d, int64_t pos, si
 struct source {
 	int fd;
 	int dfd; /* -1 when not reading directly */
+	size_t dpiece; /* the device's logical block size: what a direct read can tell apart */
 };
 
 static void read_range(struct source *src, uint8_t *buf, struct decoder *d, int64_t start, int64_t end)
@@ -96,7 +98,7 @@ static void read_range(struct source *src, uint8_t *buf, struct decoder *d, int6
 			continue;
 		}
 		if (got < 0) {
-			if (!read_pieces(fd, buf, d, pos, n, end))
+			if (!read_pieces(fd, src->dfd >= 0 ? src->dpiece : PIECE, buf, d, pos, n, end))
 				return;
 			continue;
 		}
@@ -171,7 +173,10 @@ void final_read(const struct final_read *f, const struct cand_set *cs)
 		ranges = whole;
 		nranges = 1;
 	}
-	struct source src = { fd, f->block ? open(f->path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1 };
+	struct source src = { fd, f->block ? open(f->path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1, PIECE };
+	int lbs = 0;
+	if (src.dfd >= 0 && ioctl(src.dfd, BLKSSZGET, &lbs) == 0 && lbs >= 512 && lbs <= PIECE)
+		src.dpiece = (size_t)lbs;
 	void *mem = NULL;
 	if (posix_memalign(&mem, DIRECT_LOOK, CHUNK + DIRECT_LOOK) == 0) {
 		uint8_t *buf = mem;

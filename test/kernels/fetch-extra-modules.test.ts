@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtraModuleError, type ExtraModuleTarget, buildExtraModules, ensureExtraModules, extraModulesWanted, parseDepends } from '../../infra/kernels/extra-modules.ts';
+import { ExtraModuleError, type ExtraModuleTarget, buildExtraModules, ensureExtraModules, extraModuleChecks, extraModulesWanted, parseDepends } from '../../infra/kernels/extra-modules.ts';
+import { defaultProbeEnv } from '../../infra/machine.ts';
 import { runTool } from '../../infra/kernels/proc.ts';
 import { type FetchedKernel, loadFetched } from '../../infra/kernels/store.ts';
 import { ROOT, blockfarm, testKernel } from '../qemu/helpers.ts';
@@ -49,8 +50,8 @@ describe('dm-dust for a Debian kernel', () => {
     expect(await readFile(k.config, 'utf8')).toMatch(/^# CONFIG_DM_DUST is not set$/m);
     const rec = k.info.extraModules?.find((r) => r.module === 'dm-dust');
     expect(rec, 'kernel.json records dm-dust').toBeDefined();
-    const source = (await runTool('dpkg-query', ['-W', '-f=${Version}', 'linux-source-6.1'])).stdout.trim();
-    expect(rec).toMatchObject({ config: 'DM_DUST', sources: ['drivers/md/dm-dust.c'], sourcePackage: 'linux-source-6.1', sourceVersion: source, headersVersion: k.info.packageVersion });
+    // The source installed when it was built (the next test checks it is the installed one).
+    expect(rec).toMatchObject({ config: 'DM_DUST', sources: ['drivers/md/dm-dust.c'], sourcePackage: 'linux-source-6.1', sourceVersion: expect.stringMatching(/^6\.1\.\d+-\d+$/), headersVersion: k.info.packageVersion });
     const ko = path.join(k.dir, rec!.file);
     expect(rec!.file).toBe(path.join(path.relative(k.dir, k.modulesDir), 'updates', 'dm-dust.ko'));
     expect(await sha256(ko)).toBe(rec!.sha256);
@@ -78,6 +79,7 @@ describe('dm-dust for a Debian kernel', () => {
     const lines: string[] = [];
     const records = await buildExtraModules(t, { progress: (l) => lines.push(l) });
     expect(records.map((r) => r.module)).toEqual(['dm-dust']);
+    expect(records[0]!.sourceVersion).toBe((await runTool('dpkg-query', ['-W', '-f=${Version}', 'linux-source-6.1'])).stdout.trim());
     expect(lines.join('\n')).toMatch(/make dm-dust\.ko against linux-headers-/);
     const ko = path.join(t.dir, records[0]!.file);
     expect(await vermagic(ko)).toBe(await vermagic(path.join(t.modulesDir, 'kernel', 'drivers', 'md', 'dm-mod.ko')));
@@ -126,6 +128,24 @@ describe('dm-dust for a Debian kernel', () => {
     await expect(otherVersion).rejects.toThrow(/^linux-headers-\S+ is \S+ in the archive but the kernel is 6\.1\.1-1$/);
     for (const p of [noSource, noHeaders, otherVersion]) expect((await p.catch((e: Error) => e.message)) as string).not.toMatch(/\n/);
   }, 120_000);
+});
+
+describe('blockfarm doctor', () => {
+  it('says which fetched kernels have dm-dust, and when the headers of one cannot be had', async () => {
+    // A kernel the archive has no headers for: the test kernel's tree under an id the archive does not know.
+    const env = { ...process.env, BLOCKFARM_CACHE: path.join(scratch, 'doctor') };
+    const id = '6.1.0-999-amd64';
+    const dir = path.join(scratch, 'doctor', 'kernels', id);
+    await mkdir(dir, { recursive: true });
+    expect((await runTool('cp', ['-al', k.modulesRoot, path.join(dir, 'root')])).code).toBe(0);
+    await rm(path.join(dir, path.relative(k.dir, k.modulesDir), 'updates'), { recursive: true, force: true });
+    expect((await runTool('depmod', ['-b', path.join(dir, 'root'), k.info.id])).code).toBe(0);
+    await writeFile(path.join(dir, 'kernel.json'), JSON.stringify({ ...k.info, id, extraModules: undefined }));
+    const checks = await extraModuleChecks(defaultProbeEnv(), env);
+    expect(checks.find((c) => c.what === `dm-dust for ${id}`)).toMatchObject({ status: 'missing', optional: true, detail: `the headers cannot be had: no linux-headers-${id} in the apt archive` });
+    const own = await extraModuleChecks(defaultProbeEnv());
+    expect(own.find((c) => c.what === `dm-dust for ${k.info.id}`)).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^built: dm-dust from linux-source-6\.1 /) });
+  });
 });
 
 describe('reading a headers package', () => {

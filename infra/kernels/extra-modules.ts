@@ -239,7 +239,7 @@ async function unpackHeaders(id: string, kernelVersion: string, root: string, en
     const cc = /^linux-compiler-(gcc-\d+)-/.exec(d.name);
     if (cc) compiler = cc[1];
     if (!/^linux-(headers|kbuild)-/.test(d.name)) continue;
-    let version = d.op === '=' ? d.version! : (await candidateVersions([d.name])).get(d.name);
+    const version = d.op === '=' ? d.version! : (await candidateVersions([d.name])).get(d.name);
     if (!version) throw new ExtraModuleError(`no package ${d.name} in the apt archive (needed by ${pkg})`);
     if (d.op && d.version && !(await versionSatisfies(version, d.op, d.version))) throw new ExtraModuleError(`${pkg} needs ${d.name} ${d.op} ${d.version}; the archive has ${version}`);
     debs.push([d.name, version, await cachedDeb(d.name, version, env)]);
@@ -258,6 +258,13 @@ async function unpackHeaders(id: string, kernelVersion: string, root: string, en
   });
   await writeFile(makefile, text.replace(/^(\s*include\s+)(\/usr\/src\/\S+)/gm, (_m, inc: string, p: string) => `${inc}${path.join(root, p)}`));
   return { dir, kbuild, compiler };
+}
+
+/** This process's environment without what would send kbuild elsewhere (another output tree, compiler or architecture). */
+function makeEnv(): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
+  for (const k of ['KBUILD_OUTPUT', 'KBUILD_EXTMOD', 'O', 'M', 'ARCH', 'CROSS_COMPILE', 'CC', 'LD', 'LLVM', 'KCFLAGS', 'DEBIAN_KERNEL_USE_CCACHE']) delete out[k];
+  return out;
 }
 
 /** `Kbuild` for one module: its .c files are its objects. */
@@ -322,7 +329,7 @@ export async function buildExtraModules(t: ExtraModuleTarget, opts: ExtraModuleO
       for (const f of spec.sources) await copyFile(path.join(src, f), path.join(dir, path.basename(f)));
       await writeFile(path.join(dir, 'Kbuild'), kbuildFile(spec));
       progress(`make ${spec.module}.ko against ${path.basename(headers.dir)}`);
-      const m = await runTool('make', ['-C', headers.dir, `M=${dir}`, 'modules'], { env: { ...env, LC_ALL: 'C' }, timeoutMs: 600_000 });
+      const m = await runTool('make', ['-C', headers.dir, `M=${dir}`, 'modules'], { env: makeEnv(), timeoutMs: 600_000 });
       const ko = path.join(dir, `${spec.module}.ko`);
       if (m.code !== 0 || !(await exists(ko))) throw new ExtraModuleError(`building ${spec.module}.ko against linux-headers-${t.id} failed: ${buildErrors(`${m.stdout}\n${m.stderr}`)}`);
       // As Debian installs its modules (INSTALL_MOD_STRIP): without debug info, 25 KB instead of 360 KB in every guest image.

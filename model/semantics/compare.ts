@@ -147,6 +147,14 @@ export function firstDataMismatch(
   final = runsAreAbsolute,
   /** The object the bytes are in, to tell stale data from another op's. */
   obj?: string,
+  /**
+   * Final reads only: the first address of [from, to) whose read unit (a
+   * device cannot return part of a logical block, nor the page cache part
+   * of a page) holds no byte that may fail to read, or undefined. An
+   * 'error' run over readable bytes is right where their unit holds one
+   * that may fail: the target could not read the unit at all.
+   */
+  unreadableUnit?: (from: number, to: number) => number | undefined,
 ): DataMismatch | undefined {
   // Runs usually arrive in order: sort a copy only when they do not (the sort is stable, so the same order results).
   let inOrder = true;
@@ -172,7 +180,10 @@ export function firstDataMismatch(
       }
       const upTo = Math.min(e, runStart + run.length);
       if (!accepts(v, run.src, final)) {
-        const bad = firstByteNotAllowed(v, run, baseOffset + pos, baseOffset + upTo, model);
+        const bad =
+          final && run.src === 'error' && !v.mustError && unreadableUnit
+            ? unreadableUnit(baseOffset + pos, baseOffset + upTo)
+            : firstByteNotAllowed(v, run, baseOffset + pos, baseOffset + upTo, model);
         if (bad !== undefined) return mismatch(v, run.src, bad, model, reader, obj);
       }
       pos = upTo;

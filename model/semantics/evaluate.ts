@@ -22,7 +22,7 @@ import type { CaseModel } from './case-model.ts';
 import { compareResult, firstDataMismatch } from './compare.ts';
 import { type Expected, OpCtx } from './op-semantics.ts';
 import { semanticsOf } from './registry.ts';
-import { lenientObject } from './rules.ts';
+import { PAGE, lenientObject } from './rules.ts';
 import { Interference, RacingView, type SizeOp, SoloView, ThreadRecord, type View, applySizeOp } from './view.ts';
 import { type ObjectState, World, uniqueSorted } from './world.ts';
 
@@ -416,6 +416,17 @@ export function finalObjects(model: CaseModel, world: World): string[] {
   });
 }
 
+/**
+ * The smallest piece a final read-back can tell readable from not: a block
+ * device's logical block size as the kernel reported it (the executor reads
+ * devices directly, in logical blocks), a page for a file (the page cache
+ * reads whole pages).
+ */
+function readUnit(model: CaseModel, obs: Observation, id: string, o: ObjectState): number {
+  if (o.kind === 'file') return PAGE;
+  return obs.geometry[id]?.logicalBlockSize ?? model.info.geometry(id)?.logicalBlockSizes[0] ?? 512;
+}
+
 function checkFinal(model: CaseModel, obs: Observation, j: Judgement): void {
   for (const id of finalObjects(model, j.world)) {
     const seen: FinalContent | undefined = obs.final[id];
@@ -438,10 +449,15 @@ function checkFinal(model: CaseModel, obs: Observation, j: Judgement): void {
       });
     }
     const ranges = seen.ranges ?? [[0, seen.size] as [number, number]];
+    const unit = readUnit(model, obs, id, o);
+    const unreadableUnit = (from: number, to: number): number | undefined => {
+      for (let u = from - (from % unit); u < to; u += unit) if (!o.content.mayError(u, u + unit)) return Math.max(u, from);
+      return undefined;
+    };
     for (const [s, e] of ranges) {
       const end = Math.min(e, seen.size);
       if (end <= s) continue;
-      const bad = firstDataMismatch(o.content.pieces(s, end), seen.extents, s, end - s, model, undefined, true, true, id);
+      const bad = firstDataMismatch(o.content.pieces(s, end), seen.extents, s, end - s, model, undefined, true, true, id, unreadableUnit);
       if (bad) {
         j.divergences.push({
           class: 'final-content',

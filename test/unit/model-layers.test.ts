@@ -342,6 +342,19 @@ describe('faults', () => {
       expect(allows(b, 2, err('EIO'), obs)).toBe(false);
     });
 
+    it('the read-back may find a whole logical block unreadable when part of it may fail, and no more', () => {
+      // 512-byte dust block 1 is bad; a loop device with 2 KiB blocks on top cannot read its block 0 at all.
+      const b = stackCase([...layers(512, [1]), { id: 'l', kind: 'loop', on: 'x', logicalBlockSize: 2048 }], [read(1, 'l', 8192, 512, { direct: true })]);
+      const obs = observe(b);
+      const withFinal = (extents: Observation['final'][string]['extents']): Observation => ({ ...obs, final: { ...obs.final, l: { ...obs.final.l!, extents } } });
+      const size = obs.final.l!.size;
+      expect(judge(b, withFinal(runs(0, [2048, 'error'], [size - 2048, 'zero']))).verdict).toBe('pass');
+      // The next logical block holds nothing that may fail: unreadable there is wrong.
+      const bad = judge(b, withFinal(runs(0, [4096, 'error'], [size - 4096, 'zero'])));
+      expect(bad.verdict).toBe('divergence');
+      expect(bad.verdict === 'divergence' && bad.divergences[0]).toMatchObject({ class: 'final-content', object: 'l', offset: 2048 });
+    });
+
     it('a written bad block reads back the write', () => {
       const b = stackCase(layers(512, [2]), [write(1, 'x', 1024, 512, { direct: true }), read(2, 'x', 1024, 512, { direct: true })]);
       const obs = observe(b);

@@ -52,7 +52,8 @@ export type MdFailOp = z.infer<typeof MdFailOp>;
 export const CorruptOp = z.strictObject({ kind: z.literal('corrupt'), id: OpId, target: LayerId, offset: Bytes, length: z.number().int().positive().max(1024 * 1024) });
 export type CorruptOp = z.infer<typeof CorruptOp>;
 
-import { type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
+import { type OpCtx, type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
+import { layerModule } from '../layers/index.ts';
 
 const nothing = { objects: () => [], expect: () => expectOk(), apply: () => {} };
 
@@ -72,7 +73,79 @@ export const loopSetBlockSizeSemantics: OpSemantics<LoopSetBlockSizeOp> = {
 };
 
 export const dmSuspendSemantics: OpSemantics<DmSuspendOp> = nothing;
-export const dmResumeSemantics: OpSemantics<DmResumeOp> = nothing;
+/**
+ * dm-dust.rst: a dust target starts with an empty bad-block list and fails no
+ * read until enabled by message; the case's set-up sends the list and enables
+ * it. A reloaded table (any of them, 'same' too) is a new target: once the
+ * resume makes it live, the list is gone and the blocks read what is below.
+ */
+export const dmResumeSemantics: OpSemantics<DmResumeOp> = {
+  objects: () => [],
+  expect: () => expectOk(),
+  apply(op, result, ctx) {
+    if (result.ret < 0) return;
+    const l = ctx.model.layer(op.target);
+    if (l.kind !== 'dm-dust') return;
+    const reload = reloadBefore(op.id, op.target, ctx);
+    if (reload) forgetBadBlocks(ctx, l.id, reload === 'maybe');
+  },
+};
+
+/** Whether a dm-reload of `target` surely (earlier in this thread, no resume between) or maybe (in another thread) precedes resume `id`. */
+function reloadBefore(id: number, target: string, ctx: OpCtx): 'surely' | 'maybe' | undefined {
+  const places = ctx.model.places;
+  const me = places.get(id)!;
+  let found: 'surely' | 'maybe' | undefined;
+  for (const p of places.values()) {
+    if (p.op.kind !== 'dm-reload' || p.op.target !== target) continue;
+    if (p.thread !== me.thread) found ??= 'maybe';
+    else if (p.index < me.index) {
+      const resumedBetween = [...places.values()].some((q) => q.thread === me.thread && q.op.kind === 'dm-resume' && q.op.target === target && q.index > p.index && q.index < me.index);
+      if (!resumedBetween) return 'surely';
+    }
+  }
+  return found;
+}
+
+/**
+ * The bad blocks of dust layer `dust` read what is below them again: in the
+ * dust device itself and in the objects above it that the model maps block
+ * for block, where nothing else below them can fail a read.
+ */
+function forgetBadBlocks(ctx: OpCtx, dust: string, maybe: boolean): void {
+  const l = ctx.model.layer(dust);
+  const p = layerModule(l).fault(l);
+  if (p.kind !== 'bad-blocks') return;
+  const t = ctx.table;
+  const targets: Array<{ obj: string; ranges: Array<[number, number]> }> = [];
+  for (const b of p.blocks) {
+    const s = b * p.blockSize;
+    targets.push({ obj: dust, ranges: [[s, s + p.blockSize]] });
+    for (const a of ctx.model.objectsAbove(dust, s, s + p.blockSize))
+      if (!a.viaFs && a.ranges !== 'unknown' && onlyDustFails(ctx, a.obj, dust)) targets.push({ obj: a.obj, ranges: a.ranges });
+  }
+  for (const { obj, ranges } of targets) {
+    if (!ctx.world.objects.has(obj)) continue;
+    const below = ctx.obj(obj).content.fill;
+    for (const [rs, re] of ranges)
+      for (const [qs, qe, v] of ctx.obj(obj).content.pieces(rs, re)) {
+        if (!v.error) continue;
+        const cleared = t.of([...v.items.filter((x) => x.t !== 'error'), ...below.items]);
+        ctx.write(obj, qs, qe, maybe ? t.union(v, cleared) : cleared);
+      }
+  }
+}
+
+/** No layer at or below `obj` but `dust` can make a read fail (so an error there is the dust's). */
+function onlyDustFails(ctx: OpCtx, obj: string, dust: string): boolean {
+  const m = ctx.model;
+  const chain = [m.layer(obj), ...m.info.below(obj)];
+  return chain.every((x) => {
+    if (x.id === dust) return true;
+    const mod = layerModule(x);
+    return mod.fault(x).kind === 'none' && !mod.verifiesData(x) && mod.initialFill(x, m.info) !== 'error' && mod.initialFill(x, m.info) !== 'scrambled';
+  });
+}
 export const dmReloadSemantics: OpSemantics<DmReloadOp> = nothing;
 /**
  * Failing a member is transparent to IO. md will not fail the last working

@@ -420,11 +420,15 @@ export function finalObjects(model: CaseModel, world: World): string[] {
  * The smallest piece a final read-back can tell readable from not: a block
  * device's logical block size as the kernel reported it (the executor reads
  * devices directly, in logical blocks), a page for a file (the page cache
- * reads whole pages).
+ * reads whole pages) and for a device with a loop device at or below it (a
+ * loop reads its backing store through the page cache unless it does direct
+ * IO, which the kernel may decline).
  */
 function readUnit(model: CaseModel, obs: Observation, id: string, o: ObjectState): number {
+  const lbs = obs.geometry[id]?.logicalBlockSize ?? model.info.geometry(id)?.logicalBlockSizes[0] ?? 512;
   if (o.kind === 'file') return PAGE;
-  return obs.geometry[id]?.logicalBlockSize ?? model.info.geometry(id)?.logicalBlockSizes[0] ?? 512;
+  const loopBelow = [model.layer(id), ...model.info.below(id)].some((l) => l.kind === 'loop');
+  return loopBelow ? Math.max(lbs, PAGE) : lbs;
 }
 
 function checkFinal(model: CaseModel, obs: Observation, j: Judgement): void {
@@ -450,7 +454,10 @@ function checkFinal(model: CaseModel, obs: Observation, j: Judgement): void {
     }
     const ranges = seen.ranges ?? [[0, seen.size] as [number, number]];
     const unit = readUnit(model, obs, id, o);
+    // A layer that fails reads for a while (dm-flakey down) may fail the read-back anywhere.
+    const failsReads = model.faultsOf(id).readErrors;
     const unreadableUnit = (from: number, to: number): number | undefined => {
+      if (failsReads) return undefined;
       for (let u = from - (from % unit); u < to; u += unit) if (!o.content.mayError(u, u + unit)) return Math.max(u, from);
       return undefined;
     };

@@ -342,17 +342,41 @@ describe('faults', () => {
       expect(allows(b, 2, err('EIO'), obs)).toBe(false);
     });
 
-    it('the read-back may find a whole logical block unreadable when part of it may fail, and no more', () => {
-      // 512-byte dust block 1 is bad; a loop device with 2 KiB blocks on top cannot read its block 0 at all.
-      const b = stackCase([...layers(512, [1]), { id: 'l', kind: 'loop', on: 'x', logicalBlockSize: 2048 }], [read(1, 'l', 8192, 512, { direct: true })]);
+    it('the read-back may find a whole read unit unreadable when part of it may fail, and no more', () => {
+      // 512-byte dust block 1 is bad. Above it: dm-crypt with 4 KiB sectors (unit: its logical block),
+      // or a loop device with 2 KiB blocks (unit: a page, as a loop may read its backing through the page cache).
+      const tops: Array<[string, LayerInput, number]> = [
+        ['dm-crypt', { id: 't', kind: 'dm-crypt', on: 'x', sectorSize: 4096 }, 4096],
+        ['loop', { id: 't', kind: 'loop', on: 'x', logicalBlockSize: 2048 }, 4096],
+      ];
+      for (const [name, top, unit] of tops) {
+        const b = stackCase([...layers(512, [1]), top], [read(1, 't', 65536, 512, { direct: true })]);
+        const obs = observe(b);
+        const size = obs.final.t!.size;
+        const withFinal = (bad: number): Observation => ({ ...obs, final: { ...obs.final, t: { ...obs.final.t!, extents: runs(0, [bad, 'error'], [size - bad, 'zero']) } } });
+        expect(judge(b, withFinal(unit)).verdict, name).toBe('pass');
+        const bad = judge(b, withFinal(2 * unit));
+        expect(bad.verdict, name).toBe('divergence');
+        expect(bad.verdict === 'divergence' && bad.divergences[0], name).toMatchObject({ class: 'final-content', object: 't', offset: unit });
+      }
+    });
+
+    it('a reloaded dust table starts with no bad blocks (dm-dust.rst: the list is empty until messages fill it)', () => {
+      const ops = (reload: boolean) => [
+        read(1, 'x', 512, 512, { direct: true }),
+        { kind: 'dm-suspend', id: 2, target: 'x' },
+        ...(reload ? [{ kind: 'dm-reload', id: 3, target: 'x' }] : []),
+        { kind: 'dm-resume', id: 4, target: 'x' },
+        read(5, 'x', 512, 512, { direct: true }),
+      ] as Parameters<typeof stackCase>[1];
+      const b = stackCase(layers(512, [1]), ops(true));
       const obs = observe(b);
-      const withFinal = (extents: Observation['final'][string]['extents']): Observation => ({ ...obs, final: { ...obs.final, l: { ...obs.final.l!, extents } } });
-      const size = obs.final.l!.size;
-      expect(judge(b, withFinal(runs(0, [2048, 'error'], [size - 2048, 'zero']))).verdict).toBe('pass');
-      // The next logical block holds nothing that may fail: unreadable there is wrong.
-      const bad = judge(b, withFinal(runs(0, [4096, 'error'], [size - 4096, 'zero'])));
-      expect(bad.verdict).toBe('divergence');
-      expect(bad.verdict === 'divergence' && bad.divergences[0]).toMatchObject({ class: 'final-content', object: 'l', offset: 2048 });
+      expect(resultOf(obs, 1)).toEqual({ op: 1, ret: -1, errno: 'EIO' });
+      expect(resultOf(obs, 5)).toEqual({ op: 5, ret: 512, data: runs(0, [512, 'zero']) });
+      expect(allows(b, 5, err('EIO'), obs)).toBe(false);
+      // A resume without a reload keeps the list.
+      const kept = stackCase(layers(512, [1]), ops(false));
+      expect(resultOf(observe(kept), 5)).toEqual({ op: 5, ret: -1, errno: 'EIO' });
     });
 
     it('a written bad block reads back the write', () => {

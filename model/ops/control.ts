@@ -54,6 +54,7 @@ export type CorruptOp = z.infer<typeof CorruptOp>;
 
 import { type OpCtx, type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
 import { layerModule } from '../layers/index.ts';
+import { PAGE } from '../semantics/rules.ts';
 
 const nothing = { objects: () => [], expect: () => expectOk(), apply: () => {} };
 
@@ -209,13 +210,29 @@ export const snapshotMergeSemantics: OpSemantics<SnapshotMergeOp> = {
   },
 };
 
+/**
+ * The executor writes the noise with O_DIRECT when the range suits the
+ * device's logical block size, else through the page cache, which first reads
+ * the pages the range covers only in part: where those may fail to read
+ * (unwritten sectors under authenticated encryption, bad blocks), so does the
+ * op, with EIO. A failed corrupt op may still have damaged part of its range.
+ */
 export const corruptSemantics: OpSemantics<CorruptOp> = {
   objects: (op) => [op.target],
-  expect: () => expectOk(),
-  apply(op, result, ctx) {
-    if (result.ret < 0) return;
+  expect(op, ctx) {
     const end = op.offset + op.length;
-    ctx.write(op.target, op.offset, end, ctx.table.any);
+    const lbs = Math.max(512, ...ctx.obj(op.target).lbs);
+    if (op.offset % lbs === 0 && end % lbs === 0) return expectOk();
+    const content = ctx.obj(op.target).content;
+    const head = op.offset % PAGE ? content.mayError(op.offset - (op.offset % PAGE), op.offset - (op.offset % PAGE) + PAGE) : false;
+    const tail = end % PAGE ? content.mayError(end - (end % PAGE), end - (end % PAGE) + PAGE) : false;
+    return head || tail ? allowErrnos(expectOk(), ['EIO'], 'a corrupt op over part of a page reads the page first, and the rest of it may not read') : expectOk();
+  },
+  apply(op, result, ctx) {
+    const failed = result.ret < 0;
+    const end = op.offset + op.length;
+    if (failed) ctx.writeMaybe(op.target, op.offset, end, ctx.table.any);
+    else ctx.write(op.target, op.offset, end, ctx.table.any);
     for (const a of ctx.model.objectsAbove(op.target, op.offset, end)) {
       if (a.viaFs) {
         ctx.obj(a.obj).lenient = true;

@@ -485,6 +485,17 @@ describe('faults', () => {
   });
 
   describe('corrupt (damage under a layer, behind its back)', () => {
+    it('over part of a page that may not read (unwiped integrity), the op itself may fail with EIO; whole blocks may not', () => {
+      const layers: LayerInput[] = [disk('d', 8 * MiB), { id: 'i', kind: 'dm-integrity', on: 'd' }, { id: 'lin', kind: 'dm-linear', on: 'i' }];
+      const partial = stackCase(layers, [op('corrupt', 1, { target: 'i', offset: 4096 + 100, length: 1000 })]);
+      expect(allows(partial, 1, err('EIO'), observe(partial))).toBe(true);
+      const whole = stackCase(layers, [op('corrupt', 1, { target: 'i', offset: 4096, length: 4096 })]);
+      expect(allows(whole, 1, err('EIO'), observe(whole))).toBe(false);
+      // Over a plain disk every page reads: no EIO either way.
+      const plain = stackCase([disk('d', 8 * MiB), { id: 'lin', kind: 'dm-linear', on: 'd' }], [op('corrupt', 1, { target: 'd', offset: 4096 + 100, length: 1000 })]);
+      expect(allows(plain, 1, err('EIO'), observe(plain))).toBe(false);
+    });
+
     it('under dm-integrity: the damaged range reads as an error or the right data, never other data', () => {
       const b = stackCase(
         [disk('d', 8 * MiB), { id: 'i', kind: 'dm-integrity', on: 'd', wipe: true }],

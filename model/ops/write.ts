@@ -13,7 +13,7 @@ export type WriteOp = z.infer<typeof WriteOp>;
 import type { SrcSet } from '../content.ts';
 import { baseExpectation } from '../semantics/data-io.ts';
 import { type OpCtx, type OpSemantics, allowErrnos } from '../semantics/op-semantics.ts';
-import { IO_ERRNOS, PAGE, alignDown, clearBadBlocks, dioAlignment, mayErrorNear, mayRunOutOfSpace } from '../semantics/rules.ts';
+import { IO_ERRNOS, PAGE, alignDown, clearBadBlocks, dioAlignment, mayErrorNear, mayRunOutOfSpace, snapshotsCowMayFail } from '../semantics/rules.ts';
 
 /** Errnos after which part of the data may have reached the device. */
 const PARTIAL_FAILURES = new Set(['EIO', 'EILSEQ', 'ENOSPC', 'EFBIG', 'EFAULT', 'EUCLEAN', 'EROFS']);
@@ -62,6 +62,8 @@ export const writeSemantics: OpSemantics<WriteOp> = {
     const buffered = !op.direct || !dioAlignment(ctx, op.target, op.offset, op.length, op.vectors, op.buffer).aligned;
     if (buffered && partialPageMayError(ctx, op.target, op.offset, op.offset + op.length))
       e = allowErrnos(e, IO_ERRNOS, 'a partial-page write must read an unreadable page');
+    if (snapshotsCowMayFail(ctx, op.target, op.offset, op.offset + op.length).length)
+      e = allowErrnos({ ...e, partialOnErrors: true }, IO_ERRNOS, 'dm-snapshot must copy a chunk the write touches, and its old content may not read');
     return e;
   },
   apply(op, result, ctx) {
@@ -86,6 +88,9 @@ export const writeSemantics: OpSemantics<WriteOp> = {
       }
     }
     clearBadBlocks(ctx, op.target, op.offset, op.offset + k, maybe);
+    // A failed write may be a failed copy-out, which invalidates the snapshot: its reads may fail from now on.
+    if (failed)
+      for (const snap of snapshotsCowMayFail(ctx, op.target, op.offset, op.offset + k)) ctx.writeMaybe(snap, 0, Math.max(...ctx.view.sizes(snap)), ctx.table.error);
     if (file) {
       const end = op.offset + k;
       if (!failed) ctx.resize(op.target, { kind: 'max', v: end });

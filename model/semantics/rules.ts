@@ -183,3 +183,33 @@ export function clearBadBlocks(ctx: OpCtx, obj: string, s: number, e: number, ma
         }
   }
 }
+
+/**
+ * Snapshots a write to [s, e) of `target` makes copy chunks for (dm-snapshot:
+ * a write to the origin, or to the snapshot over part of a chunk, first
+ * copies the whole chunk from the origin) whose old content may not read.
+ * The copy then fails: the write fails with EIO and dm-snapshot invalidates
+ * the snapshot, whose IO fails from then on. Through layers above the origin
+ * or the snapshot the model does not map the range down: there any chunk of
+ * the device that may not read counts.
+ */
+export function snapshotsCowMayFail(ctx: OpCtx, target: string, s: number, e: number): string[] {
+  const m = ctx.model;
+  const out: string[] = [];
+  for (const l of m.info.layers) {
+    if (l.kind !== 'dm-snapshot' || !ctx.view.active(l.id)) continue;
+    for (const via of [l.origin, l.id]) {
+      const at = target === via;
+      if (!at && !m.info.below(target).some((x) => x.id === via)) continue;
+      // A write to the snapshot that covers whole chunks copies nothing.
+      if (at && via === l.id && s % l.chunk === 0 && e % l.chunk === 0) continue;
+      const from = at ? s - (s % l.chunk) : 0;
+      const to = at ? Math.ceil(e / l.chunk) * l.chunk : Math.max(...ctx.view.sizes(via));
+      if (ctx.view.mayError(via, from, to)) {
+        out.push(l.id);
+        break;
+      }
+    }
+  }
+  return out;
+}

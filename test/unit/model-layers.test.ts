@@ -496,6 +496,23 @@ describe('faults', () => {
       expect(allows(plain, 1, err('EIO'), observe(plain))).toBe(false);
     });
 
+    it('a snapshot copy-out of a chunk that may not read may fail the origin write (EIO), and only then', () => {
+      const layers: LayerInput[] = [
+        disk('d', 8 * MiB),
+        { id: 'x', kind: 'dm-dust', on: 'd', blockSize: 4096, badBlocks: [1] },
+        { id: 'o', kind: 'dm-snapshot-origin', on: 'x' },
+        disk('c', 10 * MiB),
+        { id: 's', kind: 'dm-snapshot', origin: 'o', cow: 'c', chunk: 4096 },
+      ];
+      const b = stackCase(layers, [write(1, 'o', 4096, 4096, { direct: true }), write(2, 'o', 3 * 4096, 4096, { direct: true }), read(3, 's', 3 * 4096, 4096, { direct: true })]);
+      const obs = observe(b);
+      expect(allows(b, 1, err('EIO'), obs)).toBe(true);
+      // A chunk that reads: its copy-out cannot fail.
+      expect(allows(b, 2, err('EIO'), obs)).toBe(false);
+      // Once the first write failed the snapshot may be invalid: its reads may fail.
+      expect(allows(b, 3, err('EIO'), withResult(obs, 1, err('EIO')))).toBe(true);
+    });
+
     it('under dm-integrity: the damaged range reads as an error or the right data, never other data', () => {
       const b = stackCase(
         [disk('d', 8 * MiB), { id: 'i', kind: 'dm-integrity', on: 'd', wipe: true }],

@@ -10,7 +10,7 @@ export const DiscardOp = z.strictObject({
 export type DiscardOp = z.infer<typeof DiscardOp>;
 
 import { type OpSemantics, allowErrnos, expectError, expectOk } from '../semantics/op-semantics.ts';
-import { IO_ERRNOS, clearBadBlocks } from '../semantics/rules.ts';
+import { IO_ERRNOS, clearBadBlocks, snapshotsCowMayFail } from '../semantics/rules.ts';
 
 export const discardSemantics: OpSemantics<DiscardOp> = {
   objects: (op) => [op.target],
@@ -32,6 +32,7 @@ export const discardSemantics: OpSemantics<DiscardOp> = {
     // Discard is advisory and optional; zeroout falls back to writing zeroes, so it must work.
     if (discards) e = allowErrnos(e, ['EOPNOTSUPP'], `the device may not support ${op.mode}`);
     if (ctx.model.faultsOf(op.target).writeErrors) e = allowErrnos(e, IO_ERRNOS, 'a dm-flakey layer below fails writes');
+    if (snapshotsCowMayFail(ctx, op.target, op.offset, end).length) e = allowErrnos(e, IO_ERRNOS, 'dm-snapshot must copy a chunk the op touches, and its old content may not read');
     return e;
   },
   apply(op, result, ctx) {

@@ -17,7 +17,7 @@ export const FallocateOp = z.strictObject({ kind: z.literal('fallocate'), ...ran
 export type FallocateOp = z.infer<typeof FallocateOp>;
 
 import { type Expected, type OpCtx, type OpSemantics, allowErrnos, expectError, expectOk } from '../semantics/op-semantics.ts';
-import { FS_DAMAGE_ERRNOS, IO_ERRNOS, clearBadBlocks, isLenient, mayRunOutOfSpace } from '../semantics/rules.ts';
+import { FS_DAMAGE_ERRNOS, IO_ERRNOS, clearBadBlocks, isLenient, mayRunOutOfSpace, snapshotsCowMayFail } from '../semantics/rules.ts';
 
 /** Modes whose range must be whole filesystem blocks and that move content. */
 const SHIFTING = new Set<FallocateOp['mode']>(['collapse-range', 'insert-range']);
@@ -77,6 +77,7 @@ function blockExpectation(op: FallocateOp, ctx: OpCtx): Expected {
   // Punching needs a device that can unmap and zero; otherwise EOPNOTSUPP.
   if (op.mode === 'punch-hole') e = allowErrnos(e, ['EOPNOTSUPP'], 'punching a block device needs write-zeroes with unmap support');
   if (ctx.model.faultsOf(op.target).writeErrors) e = allowErrnos(e, IO_ERRNOS, 'a dm-flakey layer below fails writes');
+  if (snapshotsCowMayFail(ctx, op.target, op.offset, end).length) e = allowErrnos(e, IO_ERRNOS, 'dm-snapshot must copy a chunk the zeroing touches, and its old content may not read');
   return e;
 }
 

@@ -26,7 +26,7 @@ export const CRYPT_CIPHER: Record<CryptIntegrity, { cipher: string; keyBytes: nu
   none: { cipher: 'aes-xts-plain64', keyBytes: 64 },
   'hmac-sha256': { cipher: 'capi:authenc(hmac(sha256),xts(aes))-random', keyBytes: 96, integrityArg: 'aead' },
   gcm: { cipher: 'capi:gcm(aes)-random', keyBytes: 32, integrityArg: 'aead' },
-  poly1305: { cipher: 'capi:rfc7539(chacha20,poly1305)-random', keyBytes: 36, integrityArg: 'aead' },
+  poly1305: { cipher: 'capi:rfc7539(chacha20,poly1305)-random', keyBytes: 32, integrityArg: 'aead' },
 };
 
 export const DmCryptLayer = z.strictObject({

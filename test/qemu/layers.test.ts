@@ -86,7 +86,7 @@ describe('layer kinds in the guest', () => {
     await expectPass([disk('d', 16 * MiB, 4096), { id: 'i', kind: 'dm-integrity', on: 'd', internalHash: 'sha256', tagSize: 32, sectorSize: 4096, mode: 'bitmap' }], io('i'));
   }, 120_000);
 
-  it('authenticated dm-crypt (gcm, hmac-sha256) over dm-integrity carrying its tags', async () => {
+  it('authenticated dm-crypt (gcm, hmac-sha256, poly1305) over dm-integrity carrying its tags', async () => {
     await expectPass(
       [disk('d'), { id: 'i', kind: 'dm-integrity', on: 'd', internalHash: 'none', tagSize: 28, mode: 'direct' }, { id: 'c', kind: 'dm-crypt', on: 'i', integrity: 'gcm' }],
       [...io('c'), read(7, 'c', 4 * MiB, 4096, { direct: true })],
@@ -95,7 +95,12 @@ describe('layer kinds in the guest', () => {
       [disk('d'), { id: 'i', kind: 'dm-integrity', on: 'd', internalHash: 'none', tagSize: 48 }, { id: 'c', kind: 'dm-crypt', on: 'i', integrity: 'hmac-sha256', wipe: true }],
       io('c'),
     );
-  }, 120_000);
+    // rfc7539(chacha20,poly1305) takes a 32-byte key (36 is the esp variant's, with its salt): a campaign's set-up failed on it.
+    await expectPass(
+      [disk('d'), { id: 'i', kind: 'dm-integrity', on: 'd', internalHash: 'none', tagSize: 28, sectorSize: 4096, mode: 'direct' }, { id: 'c', kind: 'dm-crypt', on: 'i', integrity: 'poly1305', sectorSize: 4096 }],
+      [...io('c'), read(7, 'c', 4 * MiB, 4096, { direct: true })],
+    );
+  }, 180_000);
 
   it('dm-flakey: failing writes, and corrupted reads, while down', async () => {
     // Direct IO only: an O_DIRECT read first writes back dirty cached data in its range, and would report that write's error.

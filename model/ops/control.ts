@@ -52,7 +52,7 @@ export type MdFailOp = z.infer<typeof MdFailOp>;
 export const CorruptOp = z.strictObject({ kind: z.literal('corrupt'), id: OpId, target: LayerId, offset: Bytes, length: z.number().int().positive().max(1024 * 1024) });
 export type CorruptOp = z.infer<typeof CorruptOp>;
 
-import { type OpCtx, type OpSemantics, allowErrnos, expectOk } from '../semantics/op-semantics.ts';
+import { type OpCtx, type OpSemantics, allowErrnos, expectError, expectOk } from '../semantics/op-semantics.ts';
 import { layerModule } from '../layers/index.ts';
 import { PAGE } from '../semantics/rules.ts';
 
@@ -188,7 +188,11 @@ export const snapshotCreateSemantics: OpSemantics<SnapshotCreateOp> = {
 
 export const snapshotRemoveSemantics: OpSemantics<SnapshotRemoveOp> = {
   objects: (op) => [op.target],
-  expect: () => expectOk(),
+  // Device mapper refuses to remove a device that is open, and a layer set up on the snapshot holds it open.
+  expect: (op, ctx) =>
+    ctx.model.info.usersOf(op.target).length > 0
+      ? expectError(['EEXEC'], `'${op.target}' has layers on it, which hold it open: dmsetup remove fails`)
+      : expectOk(),
   apply(op, result, ctx) {
     if (result.ret >= 0) ctx.setActive(op.target, false);
   },

@@ -263,6 +263,14 @@ describe('snapshots (dm-snapshot.rst)', () => {
     expect(resultOf(obs, 2)).toEqual({ op: 2, ret: 0 });
     expect(resultOf(obs, 3)).toEqual({ op: 3, ret: 4096, data: runs(0, [4096, 1]) });
   });
+
+  it('snapshot-remove of a snapshot that layers sit on fails (they hold it open), and the snapshot stays', () => {
+    const b = stackCase([...snap('setup'), { id: 'lin', kind: 'dm-linear', on: 's' }], [op('snapshot-remove', 1, { target: 's' }), read(2, 'lin', 0, 4096)]);
+    const obs = observe(b);
+    expect(resultOf(obs, 1)).toMatchObject({ op: 1, ret: -1, errno: 'EEXEC' });
+    expect(allows(b, 1, ok(0), obs)).toBe(false);
+    expect(resultOf(obs, 2)).toEqual({ op: 2, ret: 4096, data: runs(0, [4096, 'zero']) });
+  });
 });
 
 describe('md-fail (md(4))', () => {

@@ -62,7 +62,8 @@ export const writeSemantics: OpSemantics<WriteOp> = {
     const buffered = !op.direct || !dioAlignment(ctx, op.target, op.offset, op.length, op.vectors, op.buffer).aligned;
     if (buffered && partialPageMayError(ctx, op.target, op.offset, op.offset + op.length))
       e = allowErrnos(e, IO_ERRNOS, 'a partial-page write must read an unreadable page');
-    if (snapshotsCowMayFail(ctx, op.target, op.offset, op.offset + op.length).length)
+    // Only a write that can reach the device makes dm-snapshot copy (a buffer that faults at once never does).
+    if (e.success && snapshotsCowMayFail(ctx, op.target, op.offset, op.offset + op.length).length)
       e = allowErrnos({ ...e, partialOnErrors: true }, IO_ERRNOS, 'dm-snapshot must copy a chunk the write touches, and its old content may not read');
     return e;
   },

@@ -54,7 +54,7 @@ export type CorruptOp = z.infer<typeof CorruptOp>;
 
 import { type OpCtx, type OpSemantics, allowErrnos, expectError, expectOk } from '../semantics/op-semantics.ts';
 import { layerModule } from '../layers/index.ts';
-import { PAGE } from '../semantics/rules.ts';
+import { PAGE, readBelowAgain } from '../semantics/rules.ts';
 
 const nothing = { objects: () => [], expect: () => expectOk(), apply: () => {} };
 
@@ -117,7 +117,6 @@ function forgetBadBlocks(ctx: OpCtx, dust: string, maybe: boolean): void {
   const l = ctx.model.layer(dust);
   const p = layerModule(l).fault(l);
   if (p.kind !== 'bad-blocks') return;
-  const t = ctx.table;
   const targets: Array<{ obj: string; ranges: Array<[number, number]> }> = [];
   for (const b of p.blocks) {
     const s = b * p.blockSize;
@@ -125,16 +124,7 @@ function forgetBadBlocks(ctx: OpCtx, dust: string, maybe: boolean): void {
     for (const a of ctx.model.objectsAbove(dust, s, s + p.blockSize))
       if (!a.viaFs && a.ranges !== 'unknown' && onlyDustFails(ctx, a.obj, dust)) targets.push({ obj: a.obj, ranges: a.ranges });
   }
-  for (const { obj, ranges } of targets) {
-    if (!ctx.world.objects.has(obj)) continue;
-    const below = ctx.obj(obj).content.fill;
-    for (const [rs, re] of ranges)
-      for (const [qs, qe, v] of ctx.obj(obj).content.pieces(rs, re)) {
-        if (!v.error) continue;
-        const cleared = t.of([...v.items.filter((x) => x.t !== 'error'), ...below.items]);
-        ctx.write(obj, qs, qe, maybe ? t.union(v, cleared) : cleared);
-      }
-  }
+  for (const { obj, ranges } of targets) if (ctx.world.objects.has(obj)) for (const [rs, re] of ranges) readBelowAgain(ctx, obj, rs, re, maybe);
 }
 
 /** No layer at or below `obj` but `dust` can make a read fail (so an error there is the dust's). */

@@ -170,17 +170,26 @@ export function mappingFaults(sizes: number[], offset: number, end: number): { m
 export function clearBadBlocks(ctx: OpCtx, obj: string, s: number, e: number, maybe: boolean): void {
   const blocks = ctx.model.badBlocksIn(obj);
   if (blocks.length === 0) return;
-  const t = ctx.table;
-  const below = ctx.obj(obj).content.fill;
   for (const ranges of blocks) {
     if (!ranges.some(([bs, be]) => bs < e && s < be)) continue;
-    for (const [bs, be] of ranges)
-      for (const [ps, pe] of [[bs, Math.min(be, s)], [Math.max(bs, e), be]] as Array<[number, number]>)
-        for (const [qs, qe, v] of ctx.obj(obj).content.pieces(ps, pe)) {
-          if (!v.error) continue;
-          const cleared = t.of([...v.items.filter((x) => x.t !== 'error'), ...below.items]);
-          ctx.write(obj, qs, qe, maybe ? t.union(v, cleared) : cleared);
-        }
+    for (const [bs, be] of ranges) {
+      readBelowAgain(ctx, obj, bs, Math.min(be, s), maybe);
+      readBelowAgain(ctx, obj, Math.max(bs, e), be, maybe);
+    }
+  }
+}
+
+/**
+ * Bytes of [s, e) of `obj` that a bad block made fail read what is below them
+ * again (the object's initial content) instead; `maybe`: or still fail.
+ */
+export function readBelowAgain(ctx: OpCtx, obj: string, s: number, e: number, maybe: boolean): void {
+  const t = ctx.table;
+  const below = ctx.obj(obj).content.fill;
+  for (const [qs, qe, v] of ctx.obj(obj).content.pieces(s, e)) {
+    if (!v.error) continue;
+    const cleared = t.of([...v.items.filter((x) => x.t !== 'error'), ...below.items]);
+    ctx.write(obj, qs, qe, maybe ? t.union(v, cleared) : cleared);
   }
 }
 

@@ -34,6 +34,33 @@ export async function guestBaseline(cvm: CaseVm): Promise<GuestBaseline> {
 /** kmsg priority (0 emerg .. 7 debug) at or below which a record makes the VM unfit for another case. */
 const WORST_TOLERATED_LEVEL = 4;
 
+/** Every kmsg record is readable and milder than a warning. */
+function quietKernel(kmsg: readonly string[]): boolean {
+  return kmsg.every((line) => {
+    const m = /^(\d+),/.exec(line);
+    return m !== null && Number(m[1]) % 8 > WORST_TOLERATED_LEVEL;
+  });
+}
+
+type Agent = NonNullable<CaseVm['vm']['agent']>;
+type AgentResult = Awaited<ReturnType<Agent['exec']>>;
+
+/** Run argv in the guest; its result when it exits 0 within `ms`, else undefined (a non-zero exit, a signal, a lost agent, the time). */
+async function execOk(agent: Agent, argv: readonly string[], ms: number, kmsg = false): Promise<AgentResult | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const r = await Promise.race([
+      agent.exec(argv, '', { kmsg }),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(1, ms)))),
+    ]);
+    return r && r.exit === 0 && r.signal === 0 ? r : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * An undo step that failed only because a check had done it already: a
  * filesystem's `umount` after the fsck check unmounted it first.
@@ -61,12 +88,7 @@ export function cleanRunOf(events: readonly ExecEvent[], outcome: ExecOutcome, k
     if (e.ev === 'check' && e.exit !== 0) return false;
     if (e.ev === 'done') done = e.ok;
   }
-  if (!done) return false;
-  for (const line of kmsg) {
-    const m = /^(\d+),/.exec(line);
-    if (!m || Number(m[1]) % 8 <= WORST_TOLERATED_LEVEL) return false;
-  }
-  return true;
+  return done && quietKernel(kmsg);
 }
 
 /** Commands whose effects outlive their devices (module parameters, kernel settings). */
@@ -117,22 +139,8 @@ export async function resetForNextCase(cvm: CaseVm, baseline: GuestBaseline, o: 
     `[ ! -e "$0" ] || exit 11`,
     '[ $# = 0 ] || blockfarm-exec --zero-devices "$@" || exit 12',
   ].join('\n');
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const r = await Promise.race([
-      agent.exec(['sh', '-c', script, o.workDir, baseline.listing, ...o.disks.flatMap((d) => ['--zero', d])], '', { kmsg: true }),
-      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), o.timeoutMs))),
-    ]);
-    if (!r || r.exit !== 0 || r.signal !== 0) return false;
-    return r.kmsg.every((line) => {
-      const m = /^(\d+),/.exec(line);
-      return m !== null && Number(m[1]) % 8 > WORST_TOLERATED_LEVEL;
-    });
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+  const r = await execOk(agent, ['sh', '-c', script, o.workDir, baseline.listing, ...o.disks.flatMap((d) => ['--zero', d])], o.timeoutMs, true);
+  return r !== undefined && quietKernel(r.kmsg);
 }
 
 /**
@@ -176,23 +184,8 @@ export async function resetKeptStack(cvm: CaseVm, stack: KeptStack, o: ResetOpti
     'printf %s "$now"',
   ].join('\n');
   const args = [...stack.devices.flatMap((d) => ['--flush', d]), ...o.disks.flatMap((d) => ['--zero', d])];
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const r = await Promise.race([
-      agent.exec(['sh', '-c', script, 'reset', o.workDir, stack.listing ?? '', ...args], '', { kmsg: true }),
-      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), o.timeoutMs))),
-    ]);
-    if (!r || r.exit !== 0 || r.signal !== 0) return undefined;
-    const quiet = r.kmsg.every((line) => {
-      const m = /^(\d+),/.exec(line);
-      return m !== null && Number(m[1]) % 8 > WORST_TOLERATED_LEVEL;
-    });
-    return quiet ? r.out.join('\n') : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
+  const r = await execOk(agent, ['sh', '-c', script, 'reset', o.workDir, stack.listing ?? '', ...args], o.timeoutMs, true);
+  return r && quietKernel(r.kmsg) ? r.out.join('\n') : undefined;
 }
 
 /** Run a kept stack's undo steps, last set-up step first; false when one fails (the VM is then thrown away). */
@@ -200,20 +193,7 @@ export async function tearDownKeptStack(cvm: CaseVm, stack: KeptStack, timeoutMs
   const agent = cvm.vm.agent;
   if (!agent || agent.isClosed || cvm.vm.hasExited) return false;
   const deadline = Date.now() + timeoutMs;
-  for (const step of [...stack.setup].reverse()) {
-    if (!step.undo) continue;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const r = await Promise.race([
-        agent.exec(step.undo),
-        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(1, deadline - Date.now())))),
-      ]);
-      if (!r || r.exit !== 0 || r.signal !== 0) return false;
-    } catch {
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
+  for (const step of [...stack.setup].reverse())
+    if (step.undo && !(await execOk(agent, step.undo, deadline - Date.now()))) return false;
   return true;
 }
